@@ -1,0 +1,49 @@
+"""What every entry script does around its ``run``: one-line errors, exit codes, and the config with the run's own."""
+
+import os
+import sys
+import traceback
+
+from src.errors import UserError
+
+
+def main_wrapper(run, argv=None):
+    """Call ``run(argv)``; a :class:`UserError` becomes one ``error: ...`` line on stderr and exit status 2."""
+    try:
+        result = run(argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - an unexpected failure: keep the traceback, it is a bug to report
+        traceback.print_exc()
+        return 1
+    return 0 if result is None or result is True else int(bool(result is False))
+
+
+def config_for_checkpoint(argv, description):
+    """Config for eval/export: the ``config.yaml`` beside ``--ckpt`` (if any) + command-line overrides.
+
+    Without a config beside the checkpoint, the defaults (+ ``--config_path``) are used, as for training.
+    """
+    from src.config import apply_overrides, load_run_config, parse_config
+
+    cfg = parse_config(argv, description=description)
+    if not cfg.ckpt:
+        raise UserError("pass --ckpt RUN/G_latest.ckpt (a generator checkpoint written by train.py)")
+    if not os.path.isfile(cfg.ckpt):
+        raise UserError(f"checkpoint not found: {cfg.ckpt}")
+    run_config = os.path.join(os.path.dirname(os.path.abspath(cfg.ckpt)), "config.yaml")
+    if not os.path.isfile(run_config):
+        return cfg, None
+    base = load_run_config(run_config)
+    explicit = getattr(cfg, "_explicit", {})
+    if "model" in explicit and explicit["model"] != base.model:
+        raise UserError(
+            f"--model {explicit['model']} was given, but {cfg.ckpt} comes from a '{base.model}' run "
+            f"({run_config}); drop --model or pass a {explicit['model']} checkpoint"
+        )
+    apply_overrides(base, explicit)
+    return base, run_config

@@ -1,0 +1,60 @@
+"""Normalisation layers and the factory that picks one by name.
+
+MindSpore 2.8 has no CPU kernel for ``nn.InstanceNorm2d``, so :class:`InstanceNorm2d` is written from mean and
+variance ops; it runs on every device and is what all three models use.
+"""
+
+import mindspore as ms
+from mindspore import nn, ops
+
+from src.errors import UserError
+
+NORMS = ("batch", "instance", "none")
+
+
+class InstanceNorm2d(nn.Cell):
+    """Instance normalisation over H and W of an NCHW tensor (biased variance, like PyTorch).
+
+    ``affine=False`` (the default, as in the pix2pix/CycleGAN/pix2pixHD references) has no parameters.
+    """
+
+    def __init__(self, num_features, eps=1e-5, affine=False):
+        super().__init__()
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.gamma = ms.Parameter(ops.ones((1, num_features, 1, 1), ms.float32), name="gamma")
+            self.beta = ms.Parameter(ops.zeros((1, num_features, 1, 1), ms.float32), name="beta")
+
+    def construct(self, x):
+        mean = x.mean(axis=(2, 3), keep_dims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=(2, 3), keep_dims=True)
+        out = centred / ops.sqrt(var + self.eps)
+        if self.affine:
+            out = out * self.gamma + self.beta
+        return out
+
+
+class Identity(nn.Cell):
+    """Returns its input (``norm: none``)."""
+
+    def construct(self, x):
+        return x
+
+
+def make_norm(kind, num_features):
+    """A normalisation Cell by name: ``batch`` (PyTorch defaults: momentum 0.1, eps 1e-5), ``instance``, ``none``."""
+    if kind == "batch":
+        # MindSpore's momentum is the weight of the old statistics: 1 - PyTorch's 0.1.
+        return nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.9)
+    if kind == "instance":
+        return InstanceNorm2d(num_features)
+    if kind == "none":
+        return Identity()
+    raise UserError(f"unknown norm '{kind}'; valid norms are: {', '.join(NORMS)}")
+
+
+def conv_has_bias(kind):
+    """Convs followed by batch norm need no bias (its beta is one); the references keep it otherwise."""
+    return kind != "batch"

@@ -1,0 +1,56 @@
+"""Optimisers, learning-rate schedules and gradient reducers shared by the models."""
+
+import mindspore as ms
+from mindspore import nn
+
+from src.common.tensors import assign
+
+
+def make_adam(params, lr, beta1, beta2, prefix):
+    """``nn.Adam`` whose learning rate is a Parameter (set per epoch) and whose scalar state is named ``prefix.*``.
+
+    Several optimisers in one jit graph need distinct names for their ``global_step``, ``beta*_power`` and
+    ``learning_rate`` parameters, or compilation fails on duplicate names.
+    """
+    opt = nn.Adam(params, learning_rate=ms.Parameter(ms.Tensor(lr, ms.float32), name="learning_rate"),
+                  beta1=beta1, beta2=beta2)
+    for p in opt.get_parameters():
+        if p.name in ("global_step", "beta1_power", "beta2_power", "learning_rate"):
+            p.name = f"{prefix}.{p.name}"
+    return opt
+
+
+def set_learning_rate(opt, lr):
+    """Set the learning rate of an optimiser made by :func:`make_adam`."""
+    assign(opt.learning_rate, lr)
+
+
+def get_learning_rate(opt):
+    return float(opt.learning_rate.asnumpy())
+
+
+def linear_decay_lr(base_lr, epoch, n_epochs, n_epochs_decay):
+    """Learning rate during ``epoch`` (1-based): constant for ``n_epochs``, then linear decay towards zero.
+
+    Same rule as the reference's ``lambda_rule`` with its scheduler stepped after each epoch: epoch ``n_epochs + k``
+    uses ``base_lr * (1 - k / (n_epochs_decay + 1))``.
+    """
+    k = max(0, epoch - n_epochs)
+    return base_lr * max(0.0, 1.0 - k / float(n_epochs_decay + 1))
+
+
+class IdentityReducer(nn.Cell):
+    """The gradient reducer of a single-device run: returns the gradients unchanged."""
+
+    def construct(self, grads):
+        return grads
+
+
+def make_grad_reducer(params, env):
+    """``nn.DistributedGradReducer`` (mean over ranks) in data-parallel runs, the identity otherwise.
+
+    Every train step passes its gradients through this, so one code path serves one and many devices.
+    """
+    if env is not None and env.distributed:
+        return nn.DistributedGradReducer(params, mean=True, degree=env.group_size)
+    return IdentityReducer()

@@ -1,0 +1,162 @@
+"""pix2pix: U-Net generator + PatchGAN discriminator trained with a conditional GAN loss + L1.
+
+One training step does what the reference does, with the generator run once:
+1. ``fake = G(A)`` (forward once, keeping its backward with :func:`mindspore.vjp`);
+2. D is updated on ``(A, B)`` as real and ``(A, stop_gradient(fake))`` as fake, loss x ``lambda_dis`` (0.5);
+3. G is updated against the *updated* D through the same ``fake``: GAN loss x ``lambda_gan`` + L1 x ``lambda_l1``.
+The whole step is one ``mindspore.jit`` graph.
+"""
+
+import mindspore as ms
+import numpy as np
+from mindspore import ops
+
+from src.common.discriminators import make_discriminator
+from src.common.init import count_params, init_weights
+from src.common.losses import l1_loss, make_gan_loss
+from src.common.optim import get_learning_rate, make_adam, make_grad_reducer, set_learning_rate
+from src.common.unet import UnetGenerator, check_unet_size
+
+
+def build_generator(cfg):
+    """The U-Net generator of a config (also used by eval and export)."""
+    return UnetGenerator(cfg.input_nc, cfg.output_nc, cfg.g_layers, cfg.ngf, cfg.norm, cfg.use_dropout, cfg.alpha)
+
+
+def build_discriminator(cfg):
+    return make_discriminator(cfg.netD, cfg.input_nc + cfg.output_nc, cfg.ndf, cfg.d_layers, cfg.norm, cfg.alpha)
+
+
+class Pix2PixModel:
+    """The pix2pix model: networks ``G`` and ``D``, their optimisers, a jit-compiled train step and ``generate``."""
+
+    name = "pix2pix"
+    loss_names = ("D_real", "D_fake", "G_GAN", "G_L1")
+    visual_names = ("real_A", "fake_B", "real_B")
+
+    def __init__(self, cfg, env=None, training=True):
+        if cfg.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop"):
+            check_unet_size(cfg.g_layers, cfg.crop_size, cfg.crop_size)
+        self.cfg = cfg
+        self.G = build_generator(cfg)
+        init_weights(self.G, cfg.init_type, cfg.init_gain)
+        self.G.update_parameters_name("G.")
+        self.networks = {"G": self.G}
+        self.optimizers = {}
+        self.size_multiple = self.G.size_multiple
+        if not training:
+            return
+        self.D = build_discriminator(cfg)
+        init_weights(self.D, cfg.init_type, cfg.init_gain)
+        self.D.update_parameters_name("D.")
+        self.networks["D"] = self.D
+        self.opt_G = make_adam(self.G.trainable_params(), cfg.lr, cfg.beta1, cfg.beta2, "opt_G")
+        self.opt_D = make_adam(self.D.trainable_params(), cfg.lr, cfg.beta1, cfg.beta2, "opt_D")
+        self.optimizers = {"G": self.opt_G, "D": self.opt_D}
+        self.reduce_G = make_grad_reducer(self.opt_G.parameters, env)
+        self.reduce_D = make_grad_reducer(self.opt_D.parameters, env)
+        self._step = self._build_step()
+        if cfg.jit:
+            self._step = ms.jit(self._step)
+
+    # ----- training
+    def _build_step(self):
+        cfg, G, D = self.cfg, self.G, self.D
+        gan_loss = make_gan_loss(cfg.gan_mode)
+        lambda_dis, lambda_gan, lambda_l1 = cfg.lambda_dis, cfg.lambda_gan, cfg.lambda_l1
+        opt_G, opt_D, reduce_G, reduce_D = self.opt_G, self.opt_D, self.reduce_G, self.reduce_D
+
+        def d_forward(real_a, real_b, fake_b):
+            fake_ab = ops.cat((real_a, fake_b), 1)
+            real_ab = ops.cat((real_a, real_b), 1)
+            loss_fake = gan_loss(D(fake_ab), False)
+            loss_real = gan_loss(D(real_ab), True)
+            loss = (loss_fake + loss_real) * lambda_dis
+            return loss, loss_real, loss_fake
+
+        def g_head(fake_b, real_a, real_b):
+            loss_gan = gan_loss(D(ops.cat((real_a, fake_b), 1)), True) * lambda_gan
+            loss_l1 = l1_loss(fake_b, real_b) * lambda_l1
+            return loss_gan + loss_l1, loss_gan, loss_l1
+
+        grad_d = ms.value_and_grad(d_forward, None, opt_D.parameters, has_aux=True)
+        grad_head = ms.value_and_grad(g_head, 0, None, has_aux=True)
+        g_weights = opt_G.parameters
+
+        def step(real_a, real_b):
+            fake_b, g_vjp = ms.vjp(G, real_a, weights=g_weights)
+            (loss_d, loss_real, loss_fake), grads_d = grad_d(real_a, real_b, ops.stop_gradient(fake_b))
+            loss_d = ops.depend(loss_d, opt_D(reduce_D(grads_d)))
+            loss_real = ops.depend(loss_real, loss_d)
+            (loss_g, loss_gan, loss_l1), d_fake = grad_head(fake_b, real_a, real_b)
+            _, grads_g = g_vjp(d_fake)
+            loss_g = ops.depend(loss_g, opt_G(reduce_G(grads_g)))
+            loss_gan = ops.depend(loss_gan, loss_g)
+            return loss_real, loss_fake, loss_gan, loss_l1
+
+        return step
+
+    @staticmethod
+    def make_source(cfg, phase, training=True):
+        """The paired dataset of ``phase``; at test time images are only resized to ``crop_size`` (no crop, no flip)."""
+        from src.dataset.aligned import AlignedDataset
+
+        return AlignedDataset(
+            cfg.dataroot, phase, direction=cfg.direction, preprocess=cfg.preprocess,
+            load_size=cfg.load_size if training else cfg.crop_size, crop_size=cfg.crop_size,
+            no_flip=cfg.no_flip or not training, input_nc=cfg.input_nc, output_nc=cfg.output_nc,
+            size_multiple=2**cfg.g_layers, max_dataset_size=cfg.max_dataset_size or None,
+        )
+
+    def set_train(self, mode=True):
+        for net in self.networks.values():
+            net.set_train(mode)
+
+    def train_step(self, batch):
+        """One D and one G update on a batch ``(A, B, index)``; returns the named losses as floats."""
+        real_a, real_b = ms.Tensor(batch[0]), ms.Tensor(batch[1])
+        losses = self._step(real_a, real_b)
+        return {k: float(v.asnumpy()) for k, v in zip(self.loss_names, losses)}
+
+    def set_learning_rate(self, lr):
+        for opt in self.optimizers.values():
+            set_learning_rate(opt, lr)
+
+    def learning_rate(self):
+        return get_learning_rate(self.opt_G)
+
+    # ----- resume extras (pix2pix has none; CycleGAN keeps its image pools here)
+    def extra_state(self):
+        return {}
+
+    def load_extra_state(self, extras):
+        return None
+
+    # ----- inference
+    def set_test_mode(self, test_mode):
+        """``paper``: dropout on and batch statistics, as the pix2pix paper tests; ``eval``: deterministic."""
+        self.G.set_train(test_mode == "paper")
+
+    def generate(self, real_a):
+        """Translate a batch of inputs (NCHW, [-1, 1]); returns a NumPy array of the same layout."""
+        if not hasattr(self, "_gen"):
+            G = self.G
+
+            def gen(x):
+                return G(x)
+
+            self._gen = ms.jit(gen) if self.cfg.jit else gen
+        return self._gen(ms.Tensor(np.asarray(real_a, np.float32))).asnumpy()
+
+    def visuals(self, batch):
+        """Images for sample grids: input, output, target (NCHW in [-1, 1])."""
+        fake = self.generate(batch[0])
+        return [batch[0], fake, batch[1]]
+
+    def describe(self):
+        """Parameter counts for the log."""
+        return {name: count_params(net) for name, net in self.networks.items()}
+
+    @property
+    def export_network(self):
+        return {"G": self.G}

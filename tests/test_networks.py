@@ -1,0 +1,95 @@
+import mindspore as ms
+import numpy as np
+import pytest
+
+from src.common.discriminators import NLayerDiscriminator, PixelDiscriminator, make_discriminator
+from src.common.init import count_params, init_weights
+from src.common.norm import InstanceNorm2d, make_norm
+from src.common.unet import UnetGenerator, check_unet_size
+from src.errors import UserError
+
+
+def test_reference_parameter_counts():
+    # Counts of the PyTorch reference (junyanz): unet_256 with batch norm, basic D with 6 input channels.
+    assert count_params(UnetGenerator(3, 3, 8, 64, "batch", True)) == 54_413_955
+    assert count_params(NLayerDiscriminator(6, 64, 3, "batch")) == 2_768_705
+    assert count_params(NLayerDiscriminator(3, 64, 3, "instance")) == 2_764_737  # CycleGAN's D
+
+
+def test_unet128_count_and_shapes():
+    g = UnetGenerator(3, 3, 7, 64, "batch", True)
+    # unet_128 is unet_256 without one 512->512 level: conv 4*4*512*512 + convT 4*4*1024*512 + 2 BN of 512.
+    assert count_params(g) == 54_413_955 - (4 * 4 * 512 * 512 + 4 * 4 * 1024 * 512 + 4 * 512)
+    assert g.size_multiple == 128
+
+
+def test_unet_forward_shape_and_range():
+    g = init_weights(UnetGenerator(3, 2, 5, 8, "instance", True), "normal", 0.02)
+    g.set_train(False)
+    y = g(ms.Tensor(np.random.default_rng(0).uniform(-1, 1, (2, 3, 64, 32)).astype(np.float32))).asnumpy()
+    assert y.shape == (2, 2, 64, 32)
+    assert np.all(np.abs(y) <= 1.0)
+
+
+def test_unet_skip_carries_leaky_relu_of_input():
+    # The reference's in-place LeakyReLU makes the skip carry leaky_relu(x): check on the innermost block.
+    from src.common.unet import UnetBlock
+
+    block = UnetBlock(4, 4, innermost=True, norm="none", alpha=0.2)
+    block.set_train(False)
+    x = np.random.default_rng(1).normal(size=(1, 4, 8, 8)).astype(np.float32)
+    out = block(ms.Tensor(x)).asnumpy()
+    np.testing.assert_allclose(out[:, :4], np.where(x > 0, x, 0.2 * x), rtol=1e-6, atol=1e-6)
+
+
+def test_patchgan_receptive_outputs():
+    d = NLayerDiscriminator(6, 8, 3, "batch")
+    assert d(ms.Tensor(np.zeros((1, 6, 256, 256), np.float32))).shape == (1, 1, 30, 30)
+    p = PixelDiscriminator(6, 8, "batch")
+    assert p(ms.Tensor(np.zeros((1, 6, 16, 16), np.float32))).shape == (1, 1, 16, 16)
+    feats = NLayerDiscriminator(3, 8, 3, "instance", return_features=True)(ms.Tensor(np.zeros((1, 3, 64, 64),
+                                                                                            np.float32)))
+    assert [tuple(f.shape) for f in feats] == [(1, 8, 32, 32), (1, 16, 16, 16), (1, 32, 8, 8), (1, 64, 7, 7),
+                                              (1, 1, 6, 6)]
+
+
+def test_no_bias_before_batch_norm_bias_otherwise():
+    d_bn = NLayerDiscriminator(6, 8, 3, "batch")
+    d_in = NLayerDiscriminator(6, 8, 3, "instance")
+    # instance norm has no parameters, but the three inner convs gain biases
+    assert count_params(d_in) - count_params(d_bn) == (16 + 32 + 64) - 2 * (16 + 32 + 64)
+
+
+def test_instance_norm_matches_numpy():
+    x = np.random.default_rng(2).normal(2.0, 3.0, (2, 3, 5, 7)).astype(np.float32)
+    y = InstanceNorm2d(3)(ms.Tensor(x)).asnumpy()
+    m = x.mean(axis=(2, 3), keepdims=True)
+    v = x.var(axis=(2, 3), keepdims=True)
+    np.testing.assert_allclose(y, (x - m) / np.sqrt(v + 1e-5), rtol=1e-4, atol=1e-5)
+    affine = InstanceNorm2d(3, affine=True)
+    assert count_params(affine) == 6
+
+
+@pytest.mark.parametrize("init_type", ["normal", "xavier", "kaiming", "orthogonal", "trunc_normal"])
+def test_init_types(init_type):
+    d = init_weights(NLayerDiscriminator(6, 16, 2, "batch"), init_type, 0.02)
+    w = d.model[0].weight.asnumpy()
+    assert np.isfinite(w).all() and w.std() > 0
+    assert np.all(d.model[0].bias.asnumpy() == 0)
+    if init_type == "normal":
+        assert abs(w.std() - 0.02) < 0.004
+    if init_type == "trunc_normal":
+        assert np.abs(w).max() <= 2 * 0.02 + 1e-6
+    bn = [c for _, c in d.cells_and_names() if isinstance(c, ms.nn.BatchNorm2d)][0]
+    gamma = bn.gamma.asnumpy()
+    assert abs(gamma.mean() - 1.0) < 0.02 and gamma.std() > 0
+
+
+def test_bad_names_and_sizes():
+    with pytest.raises(UserError, match="valid norms are: batch, instance, none"):
+        make_norm("layer", 4)
+    with pytest.raises(UserError, match="basic, pixel"):
+        make_discriminator("n_layers", 6)
+    with pytest.raises(UserError, match="does not fit a U-Net with g_layers=8.*multiples of 256"):
+        check_unet_size(8, 128, 128)
+    check_unet_size(7, 128, 128)
