@@ -43,9 +43,11 @@ def run(argv=None):
     model.set_train(True)
     rng = np.random.default_rng(0)
     shape = (cfg.batch_size, cfg.input_nc, args.image_size, args.image_size)
-    batch = (rng.uniform(-1, 1, shape).astype(np.float32),
-             rng.uniform(-1, 1, (cfg.batch_size, cfg.output_nc, args.image_size, args.image_size)).astype(np.float32),
-             np.arange(cfg.batch_size, dtype=np.int32))
+    batch = (
+        rng.uniform(-1, 1, shape).astype(np.float32),
+        rng.uniform(-1, 1, (cfg.batch_size, cfg.output_nc, args.image_size, args.image_size)).astype(np.float32),
+        np.arange(cfg.batch_size, dtype=np.int32),
+    )
 
     times = []
     for _ in range(args.warmup + args.steps):
@@ -54,7 +56,7 @@ def run(argv=None):
         times.append(time.perf_counter() - t0)
     if not all(np.isfinite(v) for v in losses.values()):
         raise RuntimeError(f"non-finite losses during the benchmark: {losses}")
-    step_ms = float(np.median(times[args.warmup:])) * 1000.0
+    step_ms = float(np.median(times[args.warmup :])) * 1000.0
     compile_s = max(0.0, times[0] - step_ms / 1000.0)
 
     model.set_test_mode("eval")
@@ -66,11 +68,18 @@ def run(argv=None):
         infer.append(time.perf_counter() - t0)
     infer_ms = float(np.median(infer[2:])) * 1000.0
     result = dict(
-        model=cfg.model, image_size=args.image_size, batch_size=cfg.batch_size, ngf=cfg.ngf,
-        train_ms_per_step=round(step_ms, 1), train_images_per_s=round(1000.0 * cfg.batch_size / step_ms, 2),
-        compile_s=round(compile_s, 1), infer_ms_per_image=round(infer_ms, 1),
-        infer_images_per_s=round(1000.0 / infer_ms, 2), peak_rss_mb=round(peak_rss_mb()),
-        device=cfg.device_target, mindspore=ms.__version__,
+        model=cfg.model,
+        image_size=args.image_size,
+        batch_size=cfg.batch_size,
+        ngf=cfg.ngf,
+        train_ms_per_step=round(step_ms, 1),
+        train_images_per_s=round(1000.0 * cfg.batch_size / step_ms, 2),
+        compile_s=round(compile_s, 1),
+        infer_ms_per_image=round(infer_ms, 1),
+        infer_images_per_s=round(1000.0 / infer_ms, 2),
+        peak_rss_mb=round(peak_rss_mb()),
+        device=cfg.device_target,
+        mindspore=ms.__version__,
     )
     if args.json:
         print(json.dumps(result))

@@ -58,7 +58,9 @@ def translate_inputs(cfg, model, out_dir, log=print):
         stem = os.path.splitext(os.path.basename(path))[0]
         save_image(tensor_to_uint8(arr[:, :h, :w]), os.path.join(out_dir, "images", f"{stem}_input.png"))
         save_image(tensor_to_uint8(out), os.path.join(out_dir, "images", f"{stem}_output.png"))
-        rows.append(dict(name=stem, images={"input": f"images/{stem}_input.png", "output": f"images/{stem}_output.png"}))
+        rows.append(
+            dict(name=stem, images={"input": f"images/{stem}_input.png", "output": f"images/{stem}_output.png"})
+        )
         log(f"[{i + 1}/{len(paths)}] {path} -> {stem}_output.png ({w}x{h})")
     return rows
 
@@ -74,7 +76,7 @@ def evaluate_split(cfg, model, out_dir, log=print):
     for i in range(n):
         real_a, real_b, _ = source.get(i, np.random.default_rng([int(cfg.seed), i]))
         fake_b = model.generate(real_a[None])[0]
-        name = os.path.splitext(os.path.basename(source.paths[i]))[0]
+        name = source.names[i].replace(os.sep, "_").replace("/", "_")
         images = {}
         for label, arr in (("input", real_a), ("output", fake_b), ("target", real_b)):
             rel = f"images/{name}_{label}.png"
@@ -102,8 +104,10 @@ def run(argv=None):
     run_dir = os.path.dirname(os.path.abspath(cfg.ckpt))
     what = "input" if cfg.input else cfg.eval_phase
     out_dir = cfg.results_dir or os.path.join(run_dir, f"eval_{what}")
-    print(f"evaluating {cfg.ckpt} ({cfg.model} {network}, config {run_config or 'defaults'}, "
-          f"test_mode {cfg.test_mode}) -> {out_dir}")
+    print(
+        f"evaluating {cfg.ckpt} ({cfg.model} {network}, config {run_config or 'defaults'}, "
+        f"test_mode {cfg.test_mode}) -> {out_dir}"
+    )
     if cfg.input:
         if not os.path.exists(cfg.input):
             raise UserError(f"--input not found: {cfg.input}")
@@ -111,11 +115,19 @@ def run(argv=None):
         write_html_index(out_dir, f"{cfg.model}: {cfg.input}", ["input", "output"], rows, None, None)
     else:
         if not cfg.dataroot:
-            raise UserError("pass --dataroot DATA (or --input IMAGE_OR_DIR), or evaluate a checkpoint whose run "
-                            "directory has its config.yaml")
+            raise UserError(
+                "pass --dataroot DATA (or --input IMAGE_OR_DIR), or evaluate a checkpoint whose run "
+                "directory has its config.yaml"
+            )
         rows, per_image, metrics = evaluate_split(cfg, model, out_dir)
-        write_html_index(out_dir, f"{cfg.model}: {cfg.dataroot} ({cfg.eval_phase})", ["input", "output", "target"],
-                         rows, metrics, per_image)
+        write_html_index(
+            out_dir,
+            f"{cfg.model}: {cfg.dataroot} ({cfg.eval_phase})",
+            ["input", "output", "target"],
+            rows,
+            metrics,
+            per_image,
+        )
         table = write_metrics(out_dir, metrics)
         print(table)
     print(f"wrote {os.path.join(out_dir, 'index.html')}")

@@ -81,8 +81,8 @@ def export_network(net, x, out_path, file_format):
 def run(argv=None):
     import mindspore as ms
 
-    from src.device import init_env
     from eval import load_generator
+    from src.device import init_env
 
     cfg, _ = config_for_checkpoint(argv, __doc__)
     cfg.run_distribute = False
@@ -109,8 +109,10 @@ def run(argv=None):
     diff = float(np.max(np.abs(got - expected)))
     if not np.isfinite(diff) or diff > TOLERANCE:
         os.remove(out_path)
-        raise UserError(f"exported {cfg.file_format} output differs from the checkpoint by {diff:.3g} "
-                        f"(> {TOLERANCE}); the file was removed")
+        raise UserError(
+            f"exported {cfg.file_format} output differs from the checkpoint by {diff:.3g} "
+            f"(> {TOLERANCE}); the file was removed"
+        )
     print(f"exported {out_path} ({size_mb:.1f} MB, input {list(x.shape)}); max |diff| vs checkpoint {diff:.2e}")
 
 

@@ -28,7 +28,9 @@ def resolve_config(argv):
         base.resume = cfg.resume
         cfg = base
     if not cfg.dataroot:
-        raise UserError("pass --dataroot DATA (a dataset folder; `python -m src.dataset.demo --out demo_data` makes one)")
+        raise UserError(
+            "pass --dataroot DATA (a dataset folder; `python -m src.dataset.demo --out demo_data` makes one)"
+        )
     if not os.path.isdir(cfg.dataroot):
         raise UserError(f"dataset folder not found: {cfg.dataroot}")
     return cfg

@@ -105,8 +105,10 @@ class Trainer:
             self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
             self.global_step = state["global_step"]
             self.model.load_extra_state(extras)
-            self.log(f"resumed {self.run_dir} at epoch {self.epoch}, step {self.step_in_epoch}/"
-                     f"{self.steps_per_epoch} (global step {self.global_step})")
+            self.log(
+                f"resumed {self.run_dir} at epoch {self.epoch}, step {self.step_in_epoch}/"
+                f"{self.steps_per_epoch} (global step {self.global_step})"
+            )
         elif os.path.isfile(resume_path):
             raise UserError(
                 f"run directory {self.run_dir} already holds a run; pass --continue_train to resume it, or --name to "
@@ -115,13 +117,22 @@ class Trainer:
         if self.env.is_main:
             os.makedirs(self.run_dir, exist_ok=True)
             atomic_write_text(os.path.join(self.run_dir, "config.yaml"), config_to_yaml(cfg))
-            self.logger = LossLogger(os.path.join(self.run_dir, "loss_log.csv"), columns=self.model.loss_names,
-                                     resume_global_step=self.global_step if resuming else None)
+            self.logger = LossLogger(
+                os.path.join(self.run_dir, "loss_log.csv"),
+                columns=self.model.loss_names,
+                resume_global_step=self.global_step if resuming else None,
+            )
 
     def _state(self):
-        return dict(model=self.cfg.model, epoch=self.epoch, step_in_epoch=self.step_in_epoch,
-                    global_step=self.global_step, steps_per_epoch=self.steps_per_epoch,
-                    lr=self.model.learning_rate(), seed=int(self.cfg.seed))
+        return dict(
+            model=self.cfg.model,
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+            global_step=self.global_step,
+            steps_per_epoch=self.steps_per_epoch,
+            lr=self.model.learning_rate(),
+            seed=int(self.cfg.seed),
+        )
 
     def save(self, epoch_copy=False):
         """Write ``*_latest.ckpt`` for every network, then the resume file (and per-epoch copies if asked)."""
@@ -129,13 +140,30 @@ class Trainer:
             return
         done_epoch = self.epoch - 1 if self.step_in_epoch == 0 else self.epoch
         for name, net in self.model.networks.items():
-            ckpt.save_network(net, os.path.join(self.run_dir, f"{name}_latest.ckpt"), self.cfg.model, name,
-                              done_epoch, self.global_step)
+            ckpt.save_network(
+                net,
+                os.path.join(self.run_dir, f"{name}_latest.ckpt"),
+                self.cfg.model,
+                name,
+                done_epoch,
+                self.global_step,
+            )
             if epoch_copy:
-                ckpt.save_network(net, os.path.join(self.run_dir, f"{name}_epoch_{done_epoch:03d}.ckpt"),
-                                  self.cfg.model, name, done_epoch, self.global_step)
-        ckpt.save_resume(os.path.join(self.run_dir, RESUME_FILE), self.model.networks, self.model.optimizers,
-                         self._state(), self.model.extra_state())
+                ckpt.save_network(
+                    net,
+                    os.path.join(self.run_dir, f"{name}_epoch_{done_epoch:03d}.ckpt"),
+                    self.cfg.model,
+                    name,
+                    done_epoch,
+                    self.global_step,
+                )
+        ckpt.save_resume(
+            os.path.join(self.run_dir, RESUME_FILE),
+            self.model.networks,
+            self.model.optimizers,
+            self._state(),
+            self.model.extra_state(),
+        )
 
     # ----- outputs a person looks at
     def write_samples(self, tag):
@@ -163,21 +191,32 @@ class Trainer:
         cfg, model = self.cfg, self.model
         self.prepare()
         sizes = ", ".join(f"{k} {v:,}" for k, v in model.describe().items())
-        self.log(f"model {cfg.model}: parameters {sizes}; {len(self.source)} training images, "
-                 f"{self.steps_per_epoch} steps per epoch, {self.total_epochs} epochs; run directory {self.run_dir}")
+        self.log(
+            f"model {cfg.model}: parameters {sizes}; {len(self.source)} training images, "
+            f"{self.steps_per_epoch} steps per epoch, {self.total_epochs} epochs; run directory {self.run_dir}"
+        )
         model.set_train(True)
         stop_at = cfg.max_steps if cfg.max_steps > 0 else None
+        if stop_at is not None and self.global_step >= stop_at:
+            self.log(f"already at step {self.global_step} >= max_steps {stop_at}: nothing to do")
+            return self.global_step
         first_step = True
         with _StopFlag() as stop:
             while self.epoch <= self.total_epochs:
                 lr = linear_decay_lr(cfg.lr, self.epoch, cfg.n_epochs, cfg.n_epochs_decay)
                 model.set_learning_rate(lr)
                 loader = make_epoch_loader(
-                    self.source, cfg.batch_size, self.epoch, int(cfg.seed), shuffle=cfg.shuffle,
-                    num_shards=self.env.group_size, shard_id=self.env.rank, skip_batches=self.step_in_epoch,
+                    self.source,
+                    cfg.batch_size,
+                    self.epoch,
+                    int(cfg.seed),
+                    shuffle=cfg.shuffle,
+                    num_shards=self.env.group_size,
+                    shard_id=self.env.rank,
+                    skip_batches=self.step_in_epoch,
                     num_workers=cfg.num_workers,
                 )
-                window, t_epoch = [], time.perf_counter()
+                window, t_epoch, stopping = [], time.perf_counter(), None
                 for batch in loader:
                     t0 = time.perf_counter()
                     losses = model.train_step(batch)
@@ -193,31 +232,43 @@ class Trainer:
                     if self.global_step % max(1, cfg.print_freq) == 0 or self.step_in_epoch == self.steps_per_epoch:
                         self._print(losses, window, lr, t_epoch)
                         window = []
-                    done = stop_at is not None and self.global_step >= stop_at
-                    if stop.requested or done:
-                        self.save()
-                        self.plot()
-                        why = "max_steps reached" if done else "stopped by signal"
-                        self.log(f"{why}: saved at epoch {self.epoch}, step {self.step_in_epoch} "
-                                 f"(resume with --continue_train)")
-                        return self.global_step
+                    if stop.requested or (stop_at is not None and self.global_step >= stop_at):
+                        stopping = "stopped by signal" if stop.requested else "max_steps reached"
+                        break
                     if cfg.save_latest_freq and self.global_step % cfg.save_latest_freq == 0:
                         self.save()
-                # end of epoch
-                finished = self.epoch
-                self.epoch, self.step_in_epoch = self.epoch + 1, 0
-                self.save(epoch_copy=cfg.save_epoch_freq > 0 and finished % cfg.save_epoch_freq == 0)
-                if cfg.sample_freq > 0 and (finished % cfg.sample_freq == 0 or finished == self.total_epochs):
-                    self.write_samples(f"epoch_{finished:03d}")
-                self.plot()
-                self.log(f"end of epoch {finished}/{self.total_epochs}: {time.perf_counter() - t_epoch:.1f} s, "
-                         f"lr {lr:.3g}")
+                if self.step_in_epoch >= self.steps_per_epoch:
+                    self._end_epoch(lr, t_epoch)
+                if stopping:
+                    if self.step_in_epoch:  # mid-epoch: the end of epoch did not save
+                        self.save()
+                        self.plot()
+                    self.log(
+                        f"{stopping}: saved at epoch {self.epoch}, step {self.step_in_epoch} "
+                        f"(global step {self.global_step}); resume with --continue_train"
+                    )
+                    return self.global_step
         return self.global_step
+
+    def _end_epoch(self, lr, t_epoch):
+        cfg, finished = self.cfg, self.epoch
+        self.epoch, self.step_in_epoch = self.epoch + 1, 0
+        self.save(epoch_copy=cfg.save_epoch_freq > 0 and finished % cfg.save_epoch_freq == 0)
+        if cfg.sample_freq > 0 and (finished % cfg.sample_freq == 0 or finished == self.total_epochs):
+            self.write_samples(f"epoch_{finished:03d}")
+        self.plot()
+        self.log(f"end of epoch {finished}/{self.total_epochs}: {time.perf_counter() - t_epoch:.1f} s, lr {lr:.3g}")
 
     def _record(self, losses, ms_step, lr):
         if self.logger is not None:
-            self.logger.log(epoch=self.epoch, step=self.step_in_epoch, global_step=self.global_step,
-                               losses=losses, ms_per_step=ms_step, lr=lr)
+            self.logger.log(
+                epoch=self.epoch,
+                step=self.step_in_epoch,
+                global_step=self.global_step,
+                losses=losses,
+                ms_per_step=ms_step,
+                lr=lr,
+            )
 
     def _print(self, losses, window, lr, t_epoch):
         ms_step = float(np.median(window)) if window else float("nan")
@@ -229,5 +280,7 @@ class Trainer:
         eta = _format_eta(left * (ms_step / 1000.0 if window else per_step))
         pct = 100.0 * self.step_in_epoch / self.steps_per_epoch
         loss_text = "  ".join(f"{k} {v:.4f}" for k, v in losses.items())
-        self.log(f"epoch {self.epoch}/{self.total_epochs}  step {self.step_in_epoch}/{self.steps_per_epoch} "
-                 f"({pct:3.0f}%)  {loss_text}  lr {lr:.3g}  {ms_step:.1f} ms/step  eta {eta}")
+        self.log(
+            f"epoch {self.epoch}/{self.total_epochs}  step {self.step_in_epoch}/{self.steps_per_epoch} "
+            f"({pct:3.0f}%)  {loss_text}  lr {lr:.3g}  {ms_step:.1f} ms/step  eta {eta}"
+        )

@@ -3,7 +3,6 @@
 import os
 import sys
 
-os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("GLOG_v", "3")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
@@ -15,9 +14,22 @@ from PIL import Image  # noqa: E402
 
 # A tiny pix2pix: 32x32 crops, U-Net with 5 levels, 8 filters. Builds and steps in well under a second.
 TINY = dict(
-    model="pix2pix", crop_size=32, load_size=36, g_layers=5, ngf=8, ndf=8, d_layers=2, batch_size=1,
-    n_epochs=1, n_epochs_decay=1, print_freq=1, save_latest_freq=0, save_epoch_freq=1, num_samples=2,
-    use_dropout=False, seed=3,
+    model="pix2pix",
+    crop_size=32,
+    load_size=36,
+    g_layers=5,
+    ngf=8,
+    ndf=8,
+    d_layers=2,
+    batch_size=1,
+    n_epochs=1,
+    n_epochs_decay=1,
+    print_freq=1,
+    save_latest_freq=0,
+    save_epoch_freq=1,
+    num_samples=2,
+    use_dropout=False,
+    seed=3,
 )
 
 

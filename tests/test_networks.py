@@ -47,10 +47,16 @@ def test_patchgan_receptive_outputs():
     assert d(ms.Tensor(np.zeros((1, 6, 256, 256), np.float32))).shape == (1, 1, 30, 30)
     p = PixelDiscriminator(6, 8, "batch")
     assert p(ms.Tensor(np.zeros((1, 6, 16, 16), np.float32))).shape == (1, 1, 16, 16)
-    feats = NLayerDiscriminator(3, 8, 3, "instance", return_features=True)(ms.Tensor(np.zeros((1, 3, 64, 64),
-                                                                                            np.float32)))
-    assert [tuple(f.shape) for f in feats] == [(1, 8, 32, 32), (1, 16, 16, 16), (1, 32, 8, 8), (1, 64, 7, 7),
-                                              (1, 1, 6, 6)]
+    feats = NLayerDiscriminator(3, 8, 3, "instance", return_features=True)(
+        ms.Tensor(np.zeros((1, 3, 64, 64), np.float32))
+    )
+    assert [tuple(f.shape) for f in feats] == [
+        (1, 8, 32, 32),
+        (1, 16, 16, 16),
+        (1, 32, 8, 8),
+        (1, 64, 7, 7),
+        (1, 1, 6, 6),
+    ]
 
 
 def test_no_bias_before_batch_norm_bias_otherwise():

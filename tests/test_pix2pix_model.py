@@ -36,10 +36,12 @@ def _model(**over):
 def test_gan_losses_by_hand():
     pred = ms.Tensor(np.array([[0.0, 2.0]], np.float32))
     # BCE with logits against 1: mean(log(1 + exp(-x)))
-    assert float(vanilla_gan_loss(pred, True).asnumpy()) == pytest.approx(np.mean(np.log1p(np.exp([-0.0, -2.0]))),
-                                                                          rel=1e-5)
-    assert float(vanilla_gan_loss(pred, False).asnumpy()) == pytest.approx(np.mean(np.log1p(np.exp([0.0, 2.0]))),
-                                                                           rel=1e-5)
+    assert float(vanilla_gan_loss(pred, True).asnumpy()) == pytest.approx(
+        np.mean(np.log1p(np.exp([-0.0, -2.0]))), rel=1e-5
+    )
+    assert float(vanilla_gan_loss(pred, False).asnumpy()) == pytest.approx(
+        np.mean(np.log1p(np.exp([0.0, 2.0]))), rel=1e-5
+    )
     assert float(lsgan_loss(pred, True).asnumpy()) == pytest.approx((1 + 1) / 2)
     assert float(lsgan_loss(pred, False).asnumpy()) == pytest.approx((0 + 4) / 2)
     assert float(l1_loss(pred, ms.Tensor(np.array([[1.0, 1.0]], np.float32))).asnumpy()) == pytest.approx(1.0)

@@ -138,12 +138,16 @@ def load_resume(path, networks, optimizers):
         own = [p for p in opt.get_parameters()]
         missing = [p.name for p in own if p.name not in params]
         if missing:
-            raise UserError(f"{path} has no state for optimizer {name} (e.g. {missing[0]}); it was written by another "
-                            f"model or config")
+            raise UserError(
+                f"{path} has no state for optimizer {name} (e.g. {missing[0]}); it was written by another "
+                f"model or config"
+            )
         for p in own:
             if tuple(params[p.name].shape) != tuple(p.shape):
-                raise UserError(f"{path}: optimizer entry {p.name} has shape {tuple(params[p.name].shape)}, "
-                                f"expected {tuple(p.shape)}; the config differs from the run that wrote it")
+                raise UserError(
+                    f"{path}: optimizer entry {p.name} has shape {tuple(params[p.name].shape)}, "
+                    f"expected {tuple(p.shape)}; the config differs from the run that wrote it"
+                )
             assign(p, params[p.name])
-    extras = {k[len(EXTRA_PREFIX):]: v.asnumpy() for k, v in params.items() if k.startswith(EXTRA_PREFIX)}
+    extras = {k[len(EXTRA_PREFIX) :]: v.asnumpy() for k, v in params.items() if k.startswith(EXTRA_PREFIX)}
     return json.loads(raw), extras

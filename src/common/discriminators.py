@@ -14,8 +14,9 @@ class NLayerDiscriminator(nn.Cell):
     the last entry is the patch map.
     """
 
-    def __init__(self, input_nc, ndf=64, n_layers=3, norm="batch", alpha=0.2, return_features=False,
-                 padding=1, kernel_size=4):
+    def __init__(
+        self, input_nc, ndf=64, n_layers=3, norm="batch", alpha=0.2, return_features=False, padding=1, kernel_size=4
+    ):
         super().__init__()
         if n_layers < 1:
             raise UserError(f"d_layers must be at least 1, got {n_layers}")
@@ -25,11 +26,21 @@ class NLayerDiscriminator(nn.Cell):
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
-            blocks.append([conv2d(ndf * prev, ndf * mult, kw, 2, pw, has_bias=use_bias), make_norm(norm, ndf * mult),
-                           nn.LeakyReLU(alpha)])
+            blocks.append(
+                [
+                    conv2d(ndf * prev, ndf * mult, kw, 2, pw, has_bias=use_bias),
+                    make_norm(norm, ndf * mult),
+                    nn.LeakyReLU(alpha),
+                ]
+            )
         prev, mult = mult, min(2**n_layers, 8)
-        blocks.append([conv2d(ndf * prev, ndf * mult, kw, 1, pw, has_bias=use_bias), make_norm(norm, ndf * mult),
-                       nn.LeakyReLU(alpha)])
+        blocks.append(
+            [
+                conv2d(ndf * prev, ndf * mult, kw, 1, pw, has_bias=use_bias),
+                make_norm(norm, ndf * mult),
+                nn.LeakyReLU(alpha),
+            ]
+        )
         blocks.append([conv2d(ndf * mult, 1, kw, 1, pw, has_bias=True)])
         self.return_features = return_features
         if return_features:
@@ -53,11 +64,16 @@ class PixelDiscriminator(nn.Cell):
     def __init__(self, input_nc, ndf=64, norm="batch", alpha=0.2):
         super().__init__()
         use_bias = conv_has_bias(norm)
-        self.model = nn.SequentialCell([
-            conv2d(input_nc, ndf, 1, 1, 0, has_bias=True), nn.LeakyReLU(alpha),
-            conv2d(ndf, ndf * 2, 1, 1, 0, has_bias=use_bias), make_norm(norm, ndf * 2), nn.LeakyReLU(alpha),
-            conv2d(ndf * 2, 1, 1, 1, 0, has_bias=use_bias),
-        ])
+        self.model = nn.SequentialCell(
+            [
+                conv2d(input_nc, ndf, 1, 1, 0, has_bias=True),
+                nn.LeakyReLU(alpha),
+                conv2d(ndf, ndf * 2, 1, 1, 0, has_bias=use_bias),
+                make_norm(norm, ndf * 2),
+                nn.LeakyReLU(alpha),
+                conv2d(ndf * 2, 1, 1, 1, 0, has_bias=use_bias),
+            ]
+        )
 
     def construct(self, x):
         return self.model(x)

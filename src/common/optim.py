@@ -12,8 +12,9 @@ def make_adam(params, lr, beta1, beta2, prefix):
     Several optimisers in one jit graph need distinct names for their ``global_step``, ``beta*_power`` and
     ``learning_rate`` parameters, or compilation fails on duplicate names.
     """
-    opt = nn.Adam(params, learning_rate=ms.Parameter(ms.Tensor(lr, ms.float32), name="learning_rate"),
-                  beta1=beta1, beta2=beta2)
+    opt = nn.Adam(
+        params, learning_rate=ms.Parameter(ms.Tensor(lr, ms.float32), name="learning_rate"), beta1=beta1, beta2=beta2
+    )
     for p in opt.get_parameters():
         if p.name in ("global_step", "beta1_power", "beta2_power", "learning_rate"):
             p.name = f"{prefix}.{p.name}"

@@ -18,8 +18,18 @@ from src.errors import UserError
 class UnetBlock(nn.Cell):
     """One U-Net level: down-conv, the inner levels, up-conv; non-outermost levels concatenate the skip."""
 
-    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False,
-                 norm="batch", use_dropout=False, alpha=0.2):
+    def __init__(
+        self,
+        outer_nc,
+        inner_nc,
+        input_nc=None,
+        submodule=None,
+        outermost=False,
+        innermost=False,
+        norm="batch",
+        use_dropout=False,
+        alpha=0.2,
+    ):
         super().__init__()
         self.outermost = outermost
         input_nc = outer_nc if input_nc is None else input_nc

@@ -102,10 +102,17 @@ class Pix2PixModel:
         from src.dataset.aligned import AlignedDataset
 
         return AlignedDataset(
-            cfg.dataroot, phase, direction=cfg.direction, preprocess=cfg.preprocess,
-            load_size=cfg.load_size if training else cfg.crop_size, crop_size=cfg.crop_size,
-            no_flip=cfg.no_flip or not training, input_nc=cfg.input_nc, output_nc=cfg.output_nc,
-            size_multiple=2**cfg.g_layers, max_dataset_size=cfg.max_dataset_size or None,
+            cfg.dataroot,
+            phase,
+            direction=cfg.direction,
+            preprocess=cfg.preprocess,
+            load_size=cfg.load_size if training else cfg.crop_size,
+            crop_size=cfg.crop_size,
+            no_flip=cfg.no_flip or not training,
+            input_nc=cfg.input_nc,
+            output_nc=cfg.output_nc,
+            size_multiple=2**cfg.g_layers,
+            max_dataset_size=cfg.max_dataset_size or None,
         )
 
     def set_train(self, mode=True):
