@@ -12,6 +12,7 @@ import numpy as np
 
 import src.device  # noqa: F401  (sets ONEDNN_MAX_CPU_ISA before MindSpore loads)
 from src.cli import config_for_checkpoint, main_wrapper
+from src.errors import UserError
 
 
 def pad_to_multiple(arr, multiple):
@@ -32,8 +33,6 @@ def load_generator(cfg, env):
     meta = ckpt.read_meta(cfg.ckpt)
     network = meta.get("network", "G")
     if network not in model.networks:
-        from src.errors import UserError
-
         raise UserError(
             f"{cfg.ckpt} holds network '{network}'; eval needs a generator checkpoint "
             f"({', '.join(sorted(model.networks))}), e.g. {os.path.join(os.path.dirname(cfg.ckpt), 'G_latest.ckpt')}"
@@ -95,7 +94,6 @@ def evaluate_split(cfg, model, out_dir, log=print):
 def run(argv=None):
     from src.common.report import write_html_index, write_metrics
     from src.device import init_env
-    from src.errors import UserError
 
     cfg, run_config = config_for_checkpoint(argv, __doc__)
     cfg.run_distribute = False

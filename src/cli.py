@@ -10,7 +10,7 @@ from src.errors import UserError
 def main_wrapper(run, argv=None):
     """Call ``run(argv)``; a :class:`UserError` becomes one ``error: ...`` line on stderr and exit status 2."""
     try:
-        result = run(argv)
+        run(argv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -20,7 +20,7 @@ def main_wrapper(run, argv=None):
     except Exception:  # noqa: BLE001 - an unexpected failure: keep the traceback, it is a bug to report
         traceback.print_exc()
         return 1
-    return 0 if result is None or result is True else int(bool(result is False))
+    return 0
 
 
 def config_for_checkpoint(argv, description):

@@ -91,13 +91,8 @@ def test_stop_and_continue_equals_uninterrupted(tmp_path):
     assert main_wrapper(train_script.run, _argv(data, runs, name="cut", num_samples=0, max_steps=3)) == 0
     state_csv = os.path.join(runs, "cut", "loss_log.csv")
     assert len(_losses(state_csv)) == 3
-    # resume mid-epoch with one flag; the saved config is reused
-    assert (
-        main_wrapper(
-            train_script.run, ["--outputs_dir", runs, "--name", "cut", "--continue_train", "True", "--max_steps", "0"]
-        )
-        == 0
-    )
+    # resume mid-epoch with one flag naming the run directory; the saved config is reused
+    assert main_wrapper(train_script.run, ["--resume", os.path.join(runs, "cut"), "--max_steps", "0"]) == 0
     assert _losses(state_csv) == _losses(os.path.join(runs, "full", "loss_log.csv"))
 
 
