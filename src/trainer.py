@@ -200,6 +200,9 @@ class Trainer:
         if stop_at is not None and self.global_step >= stop_at:
             self.log(f"already at step {self.global_step} >= max_steps {stop_at}: nothing to do")
             return self.global_step
+        if self.epoch > self.total_epochs:
+            self.log(f"the run has finished all {self.total_epochs} epochs; raise n_epochs/n_epochs_decay to go on")
+            return self.global_step
         first_step = True
         with _StopFlag() as stop:
             while self.epoch <= self.total_epochs:
