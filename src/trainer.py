@@ -188,6 +188,19 @@ class Trainer:
 
     # ----- the loop
     def train(self):
+        try:
+            return self._train()
+        finally:
+            if self.env.distributed:
+                self.log(f"rank {self.env.rank}/{self.env.group_size} parameter checksum: {self.checksum()}")
+
+    def checksum(self):
+        """sum |w| of every network's trainable parameters (equal on every rank of a data-parallel run)."""
+        sums = {n: float(sum(np.abs(p.asnumpy()).astype(np.float64).sum() for p in net.trainable_params()))
+                for n, net in self.model.networks.items()}
+        return " ".join(f"{n}={v:.9f}" for n, v in sums.items())
+
+    def _train(self):
         cfg, model = self.cfg, self.model
         self.prepare()
         sizes = ", ".join(f"{k} {v:,}" for k, v in model.describe().items())
@@ -233,7 +246,10 @@ class Trainer:
                         window.append(ms_step)
                     self._record(losses, ms_step, lr)
                     if self.global_step % max(1, cfg.print_freq) == 0 or self.step_in_epoch == self.steps_per_epoch:
-                        self._print(losses, window, lr, t_epoch)
+                        self._print(losses, window, lr, ms_step)
+                    if cfg.log_samples:
+                        self.log(f"rank {self.env.rank}/{self.env.group_size} epoch {self.epoch} step "
+                                 f"{self.step_in_epoch} samples {[int(i) for i in np.ravel(batch[-1])]}")
                         window = []
                     if stop.requested or (stop_at is not None and self.global_step >= stop_at):
                         stopping = "stopped by signal" if stop.requested else "max_steps reached"
@@ -273,14 +289,12 @@ class Trainer:
                 lr=lr,
             )
 
-    def _print(self, losses, window, lr, t_epoch):
-        ms_step = float(np.median(window)) if window else float("nan")
+    def _print(self, losses, window, lr, last_ms):
+        ms_step = float(np.median(window)) if window else last_ms
         left = (self.steps_per_epoch - self.step_in_epoch) + (self.total_epochs - self.epoch) * self.steps_per_epoch
         if self.cfg.max_steps > 0:
             left = min(left, self.cfg.max_steps - self.global_step)
-        elapsed = time.perf_counter() - t_epoch
-        per_step = elapsed / max(1, len(window) or 1) if window else 0.0
-        eta = _format_eta(left * (ms_step / 1000.0 if window else per_step))
+        eta = _format_eta(left * ms_step / 1000.0)
         pct = 100.0 * self.step_in_epoch / self.steps_per_epoch
         loss_text = "  ".join(f"{k} {v:.4f}" for k, v in losses.items())
         self.log(
