@@ -32,6 +32,7 @@ def run(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image_size", type=int, default=256)
+    parser.add_argument("--image_width", type=int, default=0, help="image width (default: image_size, square)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--infer_images", type=int, default=10)
@@ -42,12 +43,16 @@ def run(argv=None):
     model = build_model(cfg, env, training=True)
     model.set_train(True)
     rng = np.random.default_rng(0)
-    shape = (cfg.batch_size, cfg.input_nc, args.image_size, args.image_size)
-    batch = (
-        rng.uniform(-1, 1, shape).astype(np.float32),
-        rng.uniform(-1, 1, (cfg.batch_size, cfg.output_nc, args.image_size, args.image_size)).astype(np.float32),
-        np.arange(cfg.batch_size, dtype=np.int32),
-    )
+    width = args.image_width or args.image_size
+    if hasattr(model, "example_batch"):  # models whose batches are more than (input, target, index): pix2pixHD
+        batch = model.example_batch(cfg.batch_size, args.image_size, width)
+    else:
+        shape = (cfg.batch_size, cfg.input_nc, args.image_size, width)
+        batch = (
+            rng.uniform(-1, 1, shape).astype(np.float32),
+            rng.uniform(-1, 1, (cfg.batch_size, cfg.output_nc, args.image_size, width)).astype(np.float32),
+            np.arange(cfg.batch_size, dtype=np.int32),
+        )
 
     times = []
     for _ in range(args.warmup + args.steps):
@@ -69,7 +74,7 @@ def run(argv=None):
     infer_ms = float(np.median(infer[2:])) * 1000.0
     result = dict(
         model=cfg.model,
-        image_size=args.image_size,
+        image_size=args.image_size if width == args.image_size else f"{args.image_size}x{width}",
         batch_size=cfg.batch_size,
         ngf=cfg.ngf,
         train_ms_per_step=round(step_ms, 1),
@@ -81,6 +86,8 @@ def run(argv=None):
         device=cfg.device_target,
         mindspore=ms.__version__,
     )
+    if hasattr(model, "complexity"):  # parameters and MACs of one generator (CycleGAN; teacher too with --kd)
+        result.update(model.complexity(args.image_size))
     if args.json:
         print(json.dumps(result))
     else:

@@ -2,7 +2,9 @@
 
 With a dataset it translates the ``eval_phase`` split (default ``test``) with the run's own config, writes the
 images, ``index.html`` (input / output / target side by side) and PSNR/SSIM of output vs target as ``metrics.json``
-and ``metrics.txt``. With ``--input`` it translates any image or folder of images at their original size.
+and ``metrics.txt``. CycleGAN (``--ckpt RUN/G_A_latest.ckpt``) translates testA with G_A and testB with G_B (the
+partner checkpoint next to it); unpaired images have no target column and no PSNR/SSIM.
+With ``--input`` it translates any image or folder of images at their original size.
 """
 
 import os
@@ -35,9 +37,12 @@ def load_generator(cfg, env):
     if network not in model.networks:
         raise UserError(
             f"{cfg.ckpt} holds network '{network}'; eval needs a generator checkpoint "
-            f"({', '.join(sorted(model.networks))}), e.g. {os.path.join(os.path.dirname(cfg.ckpt), 'G_latest.ckpt')}"
+            f"({', '.join(sorted(model.networks))}), e.g. "
+            f"{os.path.join(os.path.dirname(cfg.ckpt), sorted(model.networks)[0] + '_latest.ckpt')}"
         )
     ckpt.load_network(model.networks[network], cfg.ckpt, cfg.model, network)
+    if hasattr(model, "prepare_eval"):  # e.g. CycleGAN: use this generator, and load its partner from the run
+        model.prepare_eval(cfg.ckpt, network)
     model.set_test_mode(cfg.test_mode)
     return model, network
 
@@ -51,11 +56,16 @@ def translate_inputs(cfg, model, out_dir, log=print):
         paths = paths[: cfg.max_eval_images]
     rows = []
     for i, path in enumerate(paths):
-        img = load_image(path, cfg.input_nc)
-        arr, (h, w) = pad_to_multiple(to_tensor_array(img), model.size_multiple)
-        out = model.generate(arr[None])[0][:, :h, :w]
+        if hasattr(model, "translate_file"):  # inputs that are not photos (pix2pixHD: label id maps)
+            shown, out = model.translate_file(path)
+            h, w = out.shape[1:]
+        else:
+            img = load_image(path, cfg.input_nc)
+            arr, (h, w) = pad_to_multiple(to_tensor_array(img), model.size_multiple)
+            out = model.generate(arr[None])[0][:, :h, :w]
+            shown = arr[:, :h, :w]
         stem = os.path.splitext(os.path.basename(path))[0]
-        save_image(tensor_to_uint8(arr[:, :h, :w]), os.path.join(out_dir, "images", f"{stem}_input.png"))
+        save_image(tensor_to_uint8(shown), os.path.join(out_dir, "images", f"{stem}_input.png"))
         save_image(tensor_to_uint8(out), os.path.join(out_dir, "images", f"{stem}_output.png"))
         rows.append(
             dict(name=stem, images={"input": f"images/{stem}_input.png", "output": f"images/{stem}_output.png"})
@@ -64,30 +74,64 @@ def translate_inputs(cfg, model, out_dir, log=print):
     return rows
 
 
+def _eval_sets(cfg, model):
+    """What to translate: ``model.eval_sets`` when the model has several (CycleGAN: one per direction), else its
+    paired test split. Each set has ``tag`` (prefix of names and metrics, "" for one set), ``source`` (``get(i, rng)
+    -> (input, target or None, ...)``, ``names``) and ``generate``."""
+    if hasattr(model, "eval_sets"):
+        return [
+            dict(tag=s.tag, source=s, generate=s.generate, translate=getattr(s, "translate", None))
+            for s in model.eval_sets(cfg, cfg.eval_phase)
+        ]
+    return [dict(tag="", source=model.make_source(cfg, cfg.eval_phase, training=False), generate=model.generate)]
+
+
 def evaluate_split(cfg, model, out_dir, log=print):
-    """Translate the eval split; returns (rows, per-image metrics, mean metrics)."""
+    """Translate the eval split; returns (rows, per-image metrics, mean metrics).
+
+    PSNR/SSIM are computed only for images with a paired target; with several sets (CycleGAN's two directions)
+    the metrics are grouped by set tag (``AtoB.psnr``, ...).
+    """
     from src.dataset.image_io import save_image, tensor_to_uint8
     from src.metrics.image_quality import mean_metrics, psnr, ssim
 
-    source = model.make_source(cfg, cfg.eval_phase, training=False)
-    n = len(source) if cfg.max_eval_images <= 0 else min(len(source), cfg.max_eval_images)
-    rows, per_image = [], {}
-    for i in range(n):
-        real_a, real_b, _ = source.get(i, np.random.default_rng([int(cfg.seed), i]))
-        fake_b = model.generate(real_a[None])[0]
-        name = source.names[i].replace(os.sep, "_").replace("/", "_")
-        images = {}
-        for label, arr in (("input", real_a), ("output", fake_b), ("target", real_b)):
-            rel = f"images/{name}_{label}.png"
-            save_image(tensor_to_uint8(arr), os.path.join(out_dir, rel))
-            images[label] = rel
-        out_u8, tgt_u8 = tensor_to_uint8(fake_b), tensor_to_uint8(real_b)
-        per_image[name] = {"psnr": psnr(out_u8, tgt_u8), "ssim": ssim(out_u8, tgt_u8)}
-        rows.append(dict(name=name, images=images))
-        if (i + 1) % 50 == 0 or i + 1 == n:
-            log(f"[{i + 1}/{n}] translated")
-    metrics = mean_metrics(list(per_image.values()))
-    metrics["num_images"] = n
+    sets = _eval_sets(cfg, model)
+    rows, per_image, metrics = [], {}, {}
+    for s in sets:
+        source, tag = s["source"], s["tag"]
+        n = len(source) if cfg.max_eval_images <= 0 else min(len(source), cfg.max_eval_images)
+        scored = []
+        for i in range(n):
+            item = source.get(i, np.random.default_rng([int(cfg.seed), i]))
+            if s.get("translate"):  # inputs that need more than one array (pix2pixHD: label, instances, photo)
+                real_a, fake_b, real_b = s["translate"](item)
+            else:
+                real_a, real_b = item[0], item[1] if len(item) > 2 else None
+                fake_b = s["generate"](real_a[None])[0]
+            name = source.names[i].replace(os.sep, "_").replace("/", "_")
+            name = f"{tag}_{name}" if tag else name
+            images = {}
+            for label, arr in (("input", real_a), ("output", fake_b), ("target", real_b)):
+                if arr is None:
+                    continue
+                rel = f"images/{name}_{label}.png"
+                save_image(tensor_to_uint8(arr), os.path.join(out_dir, rel))
+                images[label] = rel
+            if real_b is not None and real_b.shape == fake_b.shape:
+                out_u8, tgt_u8 = tensor_to_uint8(fake_b), tensor_to_uint8(real_b)
+                per_image[name] = {"psnr": psnr(out_u8, tgt_u8), "ssim": ssim(out_u8, tgt_u8)}
+                scored.append(per_image[name])
+            rows.append(dict(name=name, images=images))
+            if (i + 1) % 50 == 0 or i + 1 == n:
+                log(f"[{i + 1}/{n}] {tag + ' ' if tag else ''}translated")
+        part = mean_metrics(scored) if scored else {}
+        part["num_images"] = n
+        if tag:
+            part["num_with_target"] = len(scored)
+        if tag and len(sets) > 1:
+            metrics[tag] = part
+        else:
+            metrics.update(part)
     return rows, per_image, metrics
 
 
@@ -98,6 +142,10 @@ def run(argv=None):
     cfg, run_config = config_for_checkpoint(argv, __doc__)
     cfg.run_distribute = False
     env = init_env(cfg)
+    if cfg.fcn_score:
+        from src.metrics.fcn_score import check_eval_options
+
+        check_eval_options(cfg)
     model, network = load_generator(cfg, env)
     run_dir = os.path.dirname(os.path.abspath(cfg.ckpt))
     what = "input" if cfg.input else cfg.eval_phase
@@ -118,16 +166,21 @@ def run(argv=None):
                 "directory has its config.yaml"
             )
         rows, per_image, metrics = evaluate_split(cfg, model, out_dir)
+        has_target = any("target" in r["images"] for r in rows)
         write_html_index(
             out_dir,
             f"{cfg.model}: {cfg.dataroot} ({cfg.eval_phase})",
-            ["input", "output", "target"],
+            ["input", "output", "target"] if has_target else ["input", "output"],
             rows,
             metrics,
             per_image,
         )
         table = write_metrics(out_dir, metrics)
         print(table)
+    if cfg.fcn_score:  # Cityscapes FCN score of the generated images (src/metrics/fcn_score.py)
+        from src.metrics.fcn_score import score_eval_rows
+
+        score_eval_rows(cfg, rows, out_dir)
     print(f"wrote {os.path.join(out_dir, 'index.html')}")
 
 

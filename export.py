@@ -1,5 +1,8 @@
 """Export a trained generator: ``python export.py --ckpt RUN/G_latest.ckpt --file_format MINDIR|ONNX``.
 
+CycleGAN (``--ckpt RUN/G_A_latest.ckpt``) exports both directions, ``NAME_AtoB`` (G_A) and ``NAME_BtoA`` (G_B, from
+the partner checkpoint next to it), each checked as below.
+
 The exported graph is the deterministic inference network (dropout off, batch norm with running statistics, i.e.
 ``test_mode eval``); after writing, it is loaded back (MINDIR with ``nn.GraphCell``, ONNX with onnxruntime when it
 is installed) and its output compared with the checkpoint's on the same input.
@@ -18,6 +21,11 @@ from src.errors import UserError
 
 EXTENSIONS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 TOLERANCE = 1e-3
+
+
+def _inputs(x):
+    """The example inputs as a tuple (one array, or a tuple of arrays for multi-input networks)."""
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
 def fix_onnx_conv_transpose(path):
@@ -47,14 +55,14 @@ def run_exported(path, file_format, x):
     from mindspore import nn
 
     if file_format == "MINDIR":
-        return nn.GraphCell(ms.load(path))(ms.Tensor(x)).asnumpy()
+        return nn.GraphCell(ms.load(path))(*[ms.Tensor(a) for a in _inputs(x)]).asnumpy()
     if file_format == "ONNX":
         try:
             import onnxruntime as ort
         except ImportError:
             return None
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        return sess.run(None, {i.name: a for i, a in zip(sess.get_inputs(), _inputs(x))})[0]
     return None
 
 
@@ -67,7 +75,7 @@ def export_network(net, x, out_path, file_format):
     tmp_dir = tempfile.mkdtemp(prefix=".export.", dir=folder)
     try:
         base = os.path.join(tmp_dir, "net")
-        ms.export(net, ms.Tensor(x), file_name=base, file_format=file_format)
+        ms.export(net, *[ms.Tensor(a) for a in _inputs(x)], file_name=base, file_format=file_format)
         produced = base + EXTENSIONS[file_format]
         if not os.path.isfile(produced):
             raise UserError(f"MindSpore wrote no {file_format} file (is {file_format} supported on this device?)")
@@ -79,8 +87,6 @@ def export_network(net, x, out_path, file_format):
 
 
 def run(argv=None):
-    import mindspore as ms
-
     from eval import load_generator
     from src.device import init_env
 
@@ -91,17 +97,30 @@ def run(argv=None):
     env = init_env(cfg)
     cfg.test_mode = "eval"
     model, network = load_generator(cfg, env)
-    net = model.networks[network]
-    net.set_train(False)
     size = cfg.export_size or cfg.crop_size
     if size % model.size_multiple:
         raise UserError(f"export_size {size} must be a multiple of {model.size_multiple} for this generator")
-    x = np.random.default_rng(0).uniform(-1, 1, (cfg.export_batch, cfg.input_nc, size, size)).astype(np.float32)
-    base = cfg.file_name or os.path.splitext(os.path.abspath(cfg.ckpt))[0]
-    out_path = base + EXTENSIONS[cfg.file_format]
-    export_network(net, x, out_path, cfg.file_format)
-    expected = net(ms.Tensor(x)).asnumpy()
-    got = run_exported(out_path, cfg.file_format, x)
+    base = os.path.splitext(os.path.abspath(cfg.ckpt))[0]
+    nets = [("", model.networks[network], cfg.input_nc)]
+    if hasattr(model, "export_networks"):  # e.g. CycleGAN: both directions, NAME_AtoB and NAME_BtoA
+        base, nets = model.export_networks(cfg.ckpt, network)
+    base = cfg.file_name or base
+    for suffix, net, in_nc in nets:
+        net.set_train(False)
+        if isinstance(in_nc, tuple):  # the model gave example inputs (pix2pixHD: label ids, instance ids, ...)
+            x = in_nc
+        else:
+            x = np.random.default_rng(0).uniform(-1, 1, (cfg.export_batch, in_nc, size, size)).astype(np.float32)
+        export_and_check(net, x, base + suffix + EXTENSIONS[cfg.file_format], cfg.file_format)
+
+
+def export_and_check(net, x, out_path, file_format):
+    """Export ``net`` on ``x`` and compare the exported file's output with the network's; remove it if they differ."""
+    import mindspore as ms
+
+    export_network(net, x, out_path, file_format)
+    expected = net(*[ms.Tensor(a) for a in _inputs(x)]).asnumpy()
+    got = run_exported(out_path, file_format, x)
     size_mb = os.path.getsize(out_path) / 2**20
     if got is None:
         print(f"exported {out_path} ({size_mb:.1f} MB); no runtime installed to check it numerically")
@@ -110,10 +129,11 @@ def run(argv=None):
     if not np.isfinite(diff) or diff > TOLERANCE:
         os.remove(out_path)
         raise UserError(
-            f"exported {cfg.file_format} output differs from the checkpoint by {diff:.3g} "
+            f"exported {file_format} output differs from the checkpoint by {diff:.3g} "
             f"(> {TOLERANCE}); the file was removed"
         )
-    print(f"exported {out_path} ({size_mb:.1f} MB, input {list(x.shape)}); max |diff| vs checkpoint {diff:.2e}")
+    shapes = ", ".join(str(list(a.shape)) for a in _inputs(x))
+    print(f"exported {out_path} ({size_mb:.1f} MB, input {shapes}); max |diff| vs checkpoint {diff:.2e}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,18 @@ Layouts:
 
 * ``pix2pix``: ``<output_dir>/<split>/<city>_<seq>_<frame>.png`` with photo (A, left) and colour labels (B, right)
   side by side, each ``size x size``. labels -> photo is therefore ``--direction BtoA``.
+* ``cyclegan``: ``<output_dir>/<split>A/<frame id>.png`` = photos and ``<output_dir>/<split>B/<frame id>.png`` = colour
+  labels (``trainA``, ``trainB``, ``testA``, ``testB``), each ``size x size`` (default 256; the CycleGAN paper trained
+  its Cityscapes model at 128x128: pass ``--size 128`` to match it). Photos = A as in the reference, so
+  labels -> photo is ``--direction BtoA``.
+* ``pix2pixhd``: ``<output_dir>/<split>_label/<frame id>.png`` = ``labelIds`` (8-bit, ids 0..33, ``label_nc=35``),
+  ``<split>_inst/<frame id>.png`` = ``instanceIds`` (16-bit, ``id * 1000 + k``), ``<split>_img/<frame id>.png`` = photo.
+  Labels go to ``_label`` and instances to ``_inst`` (the MindSpore model zoo's script had them swapped). By default the
+  native resolution is kept (pix2pixHD scales at load time); ``--size W`` resizes to width ``W`` keeping the aspect
+  ratio (labels and instances NEAREST, photos BICUBIC).
+
+``combine_A_and_B.py`` (next to this file) builds the pix2pix layout from any user's ``A/<split>`` and ``B/<split>``
+folders.
 
 Differences from the reference ``prepare_cityscapes_dataset.py`` (pytorch-CycleGAN-and-pix2pix):
 
@@ -18,6 +30,8 @@ Differences from the reference ``prepare_cityscapes_dataset.py`` (pytorch-CycleG
 Usage (from the repository root)::
 
     python data/prepare_cityscapes.py --cityscapes_dir C --output_dir O --layout pix2pix [--size 256]
+    python data/prepare_cityscapes.py --cityscapes_dir C --output_dir O --layout cyclegan [--size 128]
+    python data/prepare_cityscapes.py --cityscapes_dir C --output_dir O --layout pix2pixhd [--size 1024]
 """
 
 import argparse
@@ -133,18 +147,104 @@ def prepare_pix2pix(cityscapes_dir, out_dir, size=256, splits=DEFAULT_SPLITS, jp
     return counts
 
 
-LAYOUTS = {"pix2pix": prepare_pix2pix}
+LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
+INSTANCE_IDS_SUFFIX = "_gtFine_instanceIds.png"
+
+
+def _partner(color_path, suffix):
+    path = color_path[: -len(COLOR_SUFFIX)] + suffix
+    if not os.path.isfile(path):
+        raise UserError(
+            f"{path} is missing (needed next to {os.path.basename(color_path)}); download gtFine completely"
+        )
+    return path
+
+
+def _load_raw(path):
+    """An image as stored (no mode conversion): label/instance ids must keep their values."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.copy()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise UserError(f"cannot read image {path} ({err}); replace or delete this file") from err
+
+
+def prepare_cyclegan(cityscapes_dir, out_dir, size=256, splits=DEFAULT_SPLITS, jpeg=False):
+    """Write the CycleGAN layout: ``out_dir/<out split>A/<frame id>`` = photo, ``<out split>B/<frame id>`` = colour
+    labels, both ``size x size`` (photo BICUBIC, labels NEAREST). Returns ``{output split: frames written}``."""
+    _check_common(cityscapes_dir, size, splits)
+    frames = {out_split: list_frames(cityscapes_dir, split) for split, out_split in splits}
+    ext = ".jpg" if jpeg else ".png"
+    counts = {}
+    for out_split, split_frames in frames.items():
+        folder_a = os.path.join(os.fspath(out_dir), out_split + "A")
+        folder_b = os.path.join(os.fspath(out_dir), out_split + "B")
+        os.makedirs(folder_a, exist_ok=True)
+        os.makedirs(folder_b, exist_ok=True)
+        for frame_id, photo_path, color_path in split_frames:
+            photo = _load_rgb(photo_path).resize((size, size), Image.BICUBIC)
+            color = _load_rgb(color_path).resize((size, size), Image.NEAREST)
+            _save(photo, os.path.join(folder_a, frame_id + ext), jpeg)
+            _save(color, os.path.join(folder_b, frame_id + ext), jpeg)
+        counts[out_split] = len(split_frames)
+    return counts
+
+
+def prepare_pix2pixhd(cityscapes_dir, out_dir, size=0, splits=DEFAULT_SPLITS, jpeg=False):
+    """Write the pix2pixHD layout: ``<out split>_label`` (labelIds), ``<out split>_inst`` (16-bit instanceIds),
+    ``<out split>_img`` (photo). ``size`` 0 keeps the native resolution, else the output width (aspect kept).
+    Label and instance maps are always lossless PNG; ``jpeg`` applies to the photos only."""
+    _check_common(cityscapes_dir, 1 if size == 0 else size, splits)
+    frames = {out_split: list_frames(cityscapes_dir, split) for split, out_split in splits}
+    for split_frames in frames.values():  # check every partner file before writing anything
+        for _, _, color_path in split_frames:
+            _partner(color_path, LABEL_IDS_SUFFIX)
+            _partner(color_path, INSTANCE_IDS_SUFFIX)
+    counts = {}
+    for out_split, split_frames in frames.items():
+        folders = {k: os.path.join(os.fspath(out_dir), f"{out_split}_{k}") for k in ("label", "inst", "img")}
+        for folder in folders.values():
+            os.makedirs(folder, exist_ok=True)
+        for frame_id, photo_path, color_path in split_frames:
+            label = _load_raw(_partner(color_path, LABEL_IDS_SUFFIX))
+            inst = _load_raw(_partner(color_path, INSTANCE_IDS_SUFFIX))
+            photo = _load_rgb(photo_path)
+            if label.mode not in ("L", "P"):
+                label_path = color_path[: -len(COLOR_SUFFIX)] + LABEL_IDS_SUFFIX
+                raise UserError(f"{label_path} is mode {label.mode}, expected an 8-bit labelIds PNG")
+            if size:
+                w, h = photo.size
+                new = (size, max(1, round(h * size / w)))
+                photo = photo.resize(new, Image.BICUBIC)
+                label = label.resize(new, Image.NEAREST)
+                inst = inst.resize(new, Image.NEAREST)
+            _save(label, os.path.join(folders["label"], frame_id + ".png"), False)
+            _save(inst, os.path.join(folders["inst"], frame_id + ".png"), False)
+            _save(photo, os.path.join(folders["img"], frame_id + (".jpg" if jpeg else ".png")), jpeg)
+        counts[out_split] = len(split_frames)
+    return counts
+
+
+LAYOUTS = {"pix2pix": prepare_pix2pix, "cyclegan": prepare_cyclegan, "pix2pixhd": prepare_pix2pixhd}
 """Layout name -> function(cityscapes_dir, out_dir, size=, splits=, jpeg=) returning {output split: count}."""
+DEFAULT_SIZES = {"pix2pix": 256, "cyclegan": 256, "pix2pixhd": 0}
+"""``--size`` when not given: 256 squares, native resolution for pix2pixHD."""
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Convert a Cityscapes tree (leftImg8bit + gtFine) into a pix2pix dataset folder."
+        description="Convert a Cityscapes tree (leftImg8bit + gtFine) into a pix2pix, CycleGAN or pix2pixHD dataset."
     )
     parser.add_argument("--cityscapes_dir", required=True, help="folder holding leftImg8bit/ and gtFine/")
     parser.add_argument("--output_dir", required=True, help="where to write the dataset")
     parser.add_argument("--layout", choices=sorted(LAYOUTS), default="pix2pix", help="dataset layout to write")
-    parser.add_argument("--size", type=int, default=256, help="side of the square output images (default 256)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="side of the square output images (default 256); pix2pixhd: output width, default 0 = native size",
+    )
     parser.add_argument(
         "--splits", nargs="+", default=["train", "val"], help="Cityscapes splits to convert (default: train val)"
     )
@@ -154,6 +254,8 @@ def main(argv=None):
     parser.add_argument("--jpeg", action="store_true", help="write JPEG quality 100 (as the reference) instead of PNG")
     args = parser.parse_args(argv)
     splits = tuple((s, args.val_name if s == "val" else s) for s in args.splits)
+    if args.size is None:
+        args.size = DEFAULT_SIZES[args.layout]
     try:
         counts = LAYOUTS[args.layout](
             args.cityscapes_dir, args.output_dir, size=args.size, splits=splits, jpeg=args.jpeg
@@ -162,7 +264,10 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     summary = ", ".join(f"{split}: {n}" for split, n in counts.items())
-    print(f"wrote {args.layout} dataset to {args.output_dir} ({summary}; {args.size}x{2 * args.size})")
+    shape = {"pix2pix": f"{args.size}x{2 * args.size}", "cyclegan": f"{args.size}x{args.size}"}.get(
+        args.layout, f"width {args.size}" if args.size else "native size"
+    )
+    print(f"wrote {args.layout} dataset to {args.output_dir} ({summary}; {shape})")
     return 0
 
 

@@ -33,6 +33,22 @@ ALIASES = {
     "print_iter": "print_freq",
     "platform": "device_target",
     "lambda_L1": "lambda_l1",
+    # CycleGAN seed (003) names
+    "gl_num": "g_layers",
+    "dl_num": "d_layers",
+    "in_planes": "input_nc",
+    "image_size": "crop_size",
+    "model_g": "netG",
+    # pix2pixHD seed (002) names
+    "n_layers_D": "d_layers",
+    "niter": "n_epochs",
+    "niter_decay": "n_epochs_decay",
+    "resize_or_crop": "preprocess",
+    "fine_size": "crop_size",
+    "data_root": "dataroot",
+    "save_ckpt_dir": "outputs_dir",
+    "load_ckpt": "ckpt",
+    "predict_dir": "results_dir",
 }
 
 

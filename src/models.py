@@ -6,6 +6,8 @@ from src.errors import UserError
 
 MODELS = {
     "pix2pix": "src.pix2pix.model:Pix2PixModel",
+    "cyclegan": "src.cyclegan.model:CycleGANModel",
+    "pix2pixhd": "src.pix2pixhd.model:Pix2PixHDModel",
 }
 
 

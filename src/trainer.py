@@ -196,8 +196,10 @@ class Trainer:
 
     def checksum(self):
         """sum |w| of every network's trainable parameters (equal on every rank of a data-parallel run)."""
-        sums = {n: float(sum(np.abs(p.asnumpy()).astype(np.float64).sum() for p in net.trainable_params()))
-                for n, net in self.model.networks.items()}
+        sums = {
+            n: float(sum(np.abs(p.asnumpy()).astype(np.float64).sum() for p in net.trainable_params()))
+            for n, net in self.model.networks.items()
+        }
         return " ".join(f"{n}={v:.9f}" for n, v in sums.items())
 
     def _train(self):
@@ -221,6 +223,8 @@ class Trainer:
             while self.epoch <= self.total_epochs:
                 lr = linear_decay_lr(cfg.lr, self.epoch, cfg.n_epochs, cfg.n_epochs_decay)
                 model.set_learning_rate(lr)
+                if hasattr(model, "on_epoch_start"):  # e.g. pix2pixHD's niter_fix_global
+                    model.on_epoch_start(self.epoch)
                 loader = make_epoch_loader(
                     self.source,
                     cfg.batch_size,
@@ -248,8 +252,10 @@ class Trainer:
                     if self.global_step % max(1, cfg.print_freq) == 0 or self.step_in_epoch == self.steps_per_epoch:
                         self._print(losses, window, lr, ms_step)
                     if cfg.log_samples:
-                        self.log(f"rank {self.env.rank}/{self.env.group_size} epoch {self.epoch} step "
-                                 f"{self.step_in_epoch} samples {[int(i) for i in np.ravel(batch[-1])]}")
+                        self.log(
+                            f"rank {self.env.rank}/{self.env.group_size} epoch {self.epoch} step "
+                            f"{self.step_in_epoch} samples {[int(i) for i in np.ravel(batch[-1])]}"
+                        )
                         window = []
                     if stop.requested or (stop_at is not None and self.global_step >= stop_at):
                         stopping = "stopped by signal" if stop.requested else "max_steps reached"

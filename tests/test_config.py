@@ -46,7 +46,7 @@ def test_unknown_key_suggests_close_match(tmp_path):
     "argv, pattern",
     [
         (["--norm", "group"], "norm.*batch, instance, none"),
-        (["--model", "gan9000"], "unknown model 'gan9000'; valid models are: pix2pix"),
+        (["--model", "gan9000"], "unknown model 'gan9000'; valid models are: cyclegan, pix2pix"),
         (["--ngf", "abc"], "ngf.*integer"),
         (["--no_flip", "maybe"], "no_flip.*True or False"),
         (["--lr", "fast"], "lr.*number"),

@@ -167,7 +167,7 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     assert "crop" in _error_line(capsys)
 
     assert main_wrapper(train_script.run, ["--model", "stylegan", "--dataroot", data]) == 2
-    assert "valid models are: pix2pix" in _error_line(capsys)
+    assert "valid models are: cyclegan, pix2pix" in _error_line(capsys)
     assert main_wrapper(train_script.run, ["--dataroot", data, "--lambda_l2", "3"]) == 2
     assert "unknown config key 'lambda_l2'" in _error_line(capsys)
     assert main_wrapper(train_script.run, _argv(data, runs, name="none", continue_train=True)) == 2

@@ -12,7 +12,8 @@ Usage::
     python -m src.dataset.demo --out DIR [--num_train N --num_val N --height H --width W --seed S]
 
 writes ``DIR/cityscapes`` (Cityscapes-shaped tree) and ``DIR/pix2pix`` (side-by-side pix2pix dataset, see
-``data/prepare_cityscapes.py``).
+``data/prepare_cityscapes.py``); with ``--unpaired`` also ``DIR/cyclegan`` (trainA/trainB/testA/testB, see
+:func:`write_unpaired`).
 """
 
 import argparse
@@ -766,6 +767,37 @@ def write_cityscapes_tree(root, num_train, num_val, height=256, width=512, seed=
     return written
 
 
+def write_unpaired(cityscapes_dir, out_dir, size=256):
+    """Write a CycleGAN (unpaired) dataset from a Cityscapes-shaped tree: ``out_dir/{train,test}{A,B}/<frame>.png``.
+
+    ``trainA`` holds the photos of the even-numbered training frames and ``trainB`` the colour labels of the odd ones,
+    so no training photo has its own label map on the other side (as in unpaired data). ``testA``/``testB`` hold the
+    photos and labels of the same ``val`` frames (same names), so evaluation can compare with the true labels.
+    Photos are resized with BICUBIC, labels with NEAREST, to ``size x size``. Returns ``{folder: count}``.
+    """
+    from data.prepare_cityscapes import list_frames
+
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise UserError(f"size must be a positive integer, got {size!r}")
+    train = list_frames(cityscapes_dir, "train")
+    if len(train) < 2:
+        raise UserError(f"an unpaired split needs at least 2 training frames, {cityscapes_dir} has {len(train)}")
+    val_dir = os.path.join(os.fspath(cityscapes_dir), "leftImg8bit", "val")
+    val = list_frames(cityscapes_dir, "val") if os.path.isdir(val_dir) else []
+    jobs = [("trainA", fid, photo, Image.BICUBIC) for fid, photo, _ in train[0::2]]
+    jobs += [("trainB", fid, color, Image.NEAREST) for fid, _, color in train[1::2]]
+    jobs += [("testA", fid, photo, Image.BICUBIC) for fid, photo, _ in val]
+    jobs += [("testB", fid, color, Image.NEAREST) for fid, _, color in val]
+    counts = {}
+    for folder, frame_id, path, method in jobs:
+        with Image.open(path) as img:
+            img = img.convert("RGB").resize((size, size), method)
+        os.makedirs(os.path.join(os.fspath(out_dir), folder), exist_ok=True)
+        _save_png(np.asarray(img), os.path.join(os.fspath(out_dir), folder, f"{frame_id}.png"))
+        counts[folder] = counts.get(folder, 0) + 1
+    return counts
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m src.dataset.demo",
@@ -781,6 +813,12 @@ def main(argv=None):
     parser.add_argument(
         "--size", type=int, default=None, help="side of the square pix2pix images (default: the scene height)"
     )
+    parser.add_argument(
+        "--unpaired",
+        action="store_true",
+        help="also write DIR/cyclegan: trainA photos and trainB colour labels of different scenes, testA/testB "
+        "the val photos and labels",
+    )
     args = parser.parse_args(argv)
     try:
         from data.prepare_cityscapes import prepare_pix2pix
@@ -790,6 +828,7 @@ def main(argv=None):
         frames = write_cityscapes_tree(cityscapes_dir, args.num_train, args.num_val, args.height, args.width, args.seed)
         size = args.height if args.size is None else args.size
         counts = prepare_pix2pix(cityscapes_dir, pix2pix_dir, size=size)
+        unpaired = write_unpaired(cityscapes_dir, os.path.join(args.out, "cyclegan"), size) if args.unpaired else None
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -798,6 +837,9 @@ def main(argv=None):
         f"wrote {len(frames)} scenes of {args.height}x{args.width} to {cityscapes_dir}; pix2pix pairs ({summary}) "
         f"of {size}x{2 * size} to {pix2pix_dir}"
     )
+    if unpaired is not None:
+        summary = ", ".join(f"{folder} {n}" for folder, n in unpaired.items())
+        print(f"unpaired CycleGAN set ({summary}) of {size}x{size} to {os.path.join(args.out, 'cyclegan')}")
     return 0
 
 

@@ -1,0 +1,506 @@
+"""pix2pixHD: coarse-to-fine generator, multi-scale discriminator with feature matching, VGG perceptual loss and an
+optional instance-feature encoder.
+
+One training step (one ``mindspore.jit`` graph), in the reference's order:
+1. ``fake = G(input [+ E(photo) pooled per instance])``; the G loss against the current D:
+   GAN + feature matching + VGG; G (and E) are updated;
+2. D is updated on ``(input, photo)`` as real and ``(input, stop_gradient(fake))`` as fake, loss x 0.5.
+With ``netG local`` and ``niter_fix_global N``, the first N epochs update only the local enhancer (and E): the
+gradients of the global part are zeroed, and its Adam moments stay zero, so it does not move.
+"""
+
+import math
+import os
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+
+from src.common.init import count_params, init_weights
+from src.common.optim import get_learning_rate, make_adam, make_grad_reducer, set_learning_rate
+from src.errors import UserError
+from src.pix2pixhd import features as F
+from src.pix2pixhd.losses import VGG19Features, feature_matching_loss, load_vgg19, multiscale_gan_loss, vgg_loss
+from src.pix2pixhd.networks import Encoder, GlobalGenerator, LocalEnhancer, MultiscaleDiscriminator
+
+
+def label_channels(cfg):
+    """Channels of the label input (one-hot + boundary map, or RGB for label_nc 0), without encoded features."""
+    if cfg.label_nc == 0:
+        return cfg.input_nc
+    return cfg.label_nc + (0 if cfg.no_instance else 1)
+
+
+def uses_features(cfg):
+    return bool(cfg.instance_feat or cfg.label_feat)
+
+
+def check_config(cfg):
+    if cfg.label_nc < 0:
+        raise UserError(f"label_nc must be >= 0, got {cfg.label_nc}")
+    if cfg.netG not in ("global", "local"):
+        raise UserError(f"pix2pixhd netG must be global or local, got '{cfg.netG}'")
+    if cfg.instance_feat and (cfg.no_instance or cfg.label_nc == 0):
+        raise UserError("instance_feat needs instance maps: drop --no_instance (and use label maps, label_nc > 0)")
+    if cfg.label_feat and cfg.label_nc == 0:
+        raise UserError("label_feat needs label maps (label_nc > 0)")
+    if cfg.num_D < 1:
+        raise UserError(f"num_D must be >= 1, got {cfg.num_D}")
+
+
+def build_generator(cfg):
+    in_nc = label_channels(cfg) + (cfg.feat_num if uses_features(cfg) else 0)
+    if cfg.netG == "global":
+        return GlobalGenerator(in_nc, cfg.output_nc, cfg.ngf, cfg.n_downsample_global, cfg.n_blocks_global, cfg.norm)
+    return LocalEnhancer(
+        in_nc,
+        cfg.output_nc,
+        cfg.ngf,
+        cfg.n_downsample_global,
+        cfg.n_blocks_global,
+        cfg.n_local_enhancers,
+        cfg.n_blocks_local,
+        cfg.norm,
+    )
+
+
+def pretrain_path(cfg, network="G"):
+    """The checkpoint ``load_pretrain`` points at: a file, or ``DIR/<network>_<which_epoch>.ckpt``."""
+    path = cfg.load_pretrain
+    if os.path.isdir(path):
+        which = str(cfg.which_epoch)
+        name = f"{network}_latest.ckpt" if which == "latest" else f"{network}_epoch_{int(which):03d}.ckpt"
+        path = os.path.join(path, name)
+    return path
+
+
+def _label_palette(n):
+    from src.dataset.cityscapes_labels import NUM_LABEL_IDS, colorize_label_ids
+
+    base = colorize_label_ids(np.arange(NUM_LABEL_IDS, dtype=np.uint8)[None])[0]
+    extra = np.random.default_rng(0).integers(0, 256, (max(0, n - NUM_LABEL_IDS), 3), dtype=np.uint8)
+    return np.concatenate([base, extra])[: max(n, 1)]
+
+
+class EdgeOneHot(nn.Cell):
+    """Export front end: label ids (N x 1 x H x W) and instance ids -> one-hot + boundary map, as the dataset does."""
+
+    def __init__(self, label_nc, no_instance):
+        super().__init__()
+        self.label_nc, self.no_instance = label_nc, no_instance
+
+    def construct(self, label, inst):
+        onehot = ops.one_hot(label[:, 0].astype(ms.int32), self.label_nc, ms.Tensor(1.0), ms.Tensor(0.0))
+        onehot = onehot.transpose(0, 3, 1, 2)
+        if self.no_instance:
+            return onehot
+        inst = inst.astype(ms.float32)
+        dh = ops.not_equal(inst[:, :, :, 1:], inst[:, :, :, :-1]).astype(ms.float32)
+        dv = ops.not_equal(inst[:, :, 1:, :], inst[:, :, :-1, :]).astype(ms.float32)
+        zw, zh = ops.zeros_like(inst[:, :, :, :1]), ops.zeros_like(inst[:, :, :1, :])  # (concat: ONNX has no PadV3)
+        edge = ops.maximum(ops.cat((zw, dh), 3), ops.cat((dh, zw), 3))
+        edge = ops.maximum(edge, ops.maximum(ops.cat((zh, dv), 2), ops.cat((dv, zh), 2)))
+        return ops.cat((onehot, edge), 1)
+
+
+class InferenceNet(nn.Cell):
+    """What export writes: (label ids, instance ids[, feature map]) -> image."""
+
+    def __init__(self, G, label_nc, no_instance, with_features):
+        super().__init__()
+        self.G, self.front, self.with_features = G, EdgeOneHot(label_nc, no_instance), with_features
+
+    def construct(self, label, inst, feat=None):
+        x = self.front(label, inst)
+        if self.with_features:
+            x = ops.cat((x, feat), 1)
+        return self.G(x)
+
+
+class _EvalSet:
+    """The test split for eval.py: ``translate(item)`` -> (coloured label, output, photo or None)."""
+
+    tag = ""
+
+    def __init__(self, model, source, seed):
+        self.model, self.source, self.names, self.seed = model, source, source.names, seed
+
+    def __len__(self):
+        return len(self.source)
+
+    def get(self, index, rng):
+        return self.source.get(index, rng)
+
+    def generate(self, x):
+        return self.model.generate(x)
+
+    def translate(self, item):
+        inp, image, seg, index = item
+        rng = np.random.default_rng([int(self.seed), int(index)])
+        has_photo = self.source.image_paths is not None
+        fake = self.model.generate(inp[None], seg[None], image[None] if has_photo else None, rng)[0]
+        return self.model.display_input(inp), fake, image if has_photo else None
+
+
+class Pix2PixHDModel:
+    """The pix2pixHD model: networks ``G`` (+ ``E``) and ``D``, a jit-compiled train step and ``generate``."""
+
+    name = "pix2pixhd"
+    loss_names = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
+    visual_names = ("input_label", "synthesized_image", "real_image")
+
+    def __init__(self, cfg, env=None, training=True):
+        check_config(cfg)
+        self.cfg = cfg
+        self.use_features = uses_features(cfg)
+        self.G = build_generator(cfg)
+        init_weights(self.G, cfg.init_type, cfg.init_gain)
+        self.G.update_parameters_name("G.")
+        self.networks = {"G": self.G}
+        multiple = self.G.size_multiple
+        self.E = None
+        if self.use_features:
+            self.E = Encoder(cfg.output_nc, cfg.feat_num, cfg.nef, cfg.n_downsample_E, cfg.norm)
+            init_weights(self.E, cfg.init_type, cfg.init_gain)
+            self.E.update_parameters_name("E.")
+            self.networks["E"] = self.E
+            multiple = multiple * self.E.size_multiple // math.gcd(multiple, self.E.size_multiple)
+        self.size_multiple = multiple
+        self.optimizers = {}
+        self.clusters = None
+        self.frozen_global = False
+        if not training:
+            return
+        if cfg.load_pretrain and not (cfg.continue_train or cfg.resume):
+            self.load_pretrained(pretrain_path(cfg))
+            e_path = pretrain_path(cfg, "E")
+            if self.E is not None and os.path.isdir(cfg.load_pretrain) and os.path.isfile(e_path):
+                from src.common.checkpoint import load_network
+
+                load_network(self.E, e_path, cfg.model, "E")
+        self.vgg = None
+        if not cfg.no_vgg_loss:
+            self.vgg = load_vgg19(VGG19Features(), cfg.vgg_pre_trained)
+            self.vgg.set_train(False)
+        self.D = MultiscaleDiscriminator(
+            label_channels(cfg) + cfg.output_nc, cfg.ndf, cfg.d_layers, cfg.norm, cfg.num_D
+        )
+        init_weights(self.D, cfg.init_type, cfg.init_gain)
+        self.D.update_parameters_name("D.")
+        self.networks["D"] = self.D
+        g_params = list(self.G.trainable_params()) + (list(self.E.trainable_params()) if self.E else [])
+        self.opt_G = make_adam(g_params, cfg.lr, cfg.beta1, cfg.beta2, "opt_G")
+        self.opt_D = make_adam(self.D.trainable_params(), cfg.lr, cfg.beta1, cfg.beta2, "opt_D")
+        self.optimizers = {"G": self.opt_G, "D": self.opt_D}
+        self.reduce_G = make_grad_reducer(self.opt_G.parameters, env)
+        self.reduce_D = make_grad_reducer(self.opt_D.parameters, env)
+        self.global_mask = tuple(cfg.netG == "local" and p.name.startswith("G.model.") for p in self.opt_G.parameters)
+        self._steps = {}
+        self.on_epoch_start(1)
+
+    # ----- pretrained weights (1024p from 512p)
+    def load_pretrained(self, path):
+        """Initialise G from ``path``; a 512p global G loads into the global part of a local enhancer."""
+        from src.common.checkpoint import read_checkpoint
+        from src.common.tensors import assign
+
+        if not os.path.isfile(path):
+            raise UserError(
+                f"load_pretrain: G checkpoint not found: {path}; train the lower-resolution run first (e.g. "
+                f"scripts/train_512p.sh) or pass --load_pretrain ''"
+            )
+        params = read_checkpoint(path)
+        own = {p.name: p for p in self.G.get_parameters()}
+        needed = [n for n in own if n.startswith("G.model.")] if self.cfg.netG == "local" else list(own)
+        if self.cfg.netG == "local" and not any(k.startswith("G.head.") for k in params):
+            needed = list(own)  # a local-enhancer checkpoint: load everything
+        for name in needed:
+            if name not in params or tuple(params[name].shape) != tuple(own[name].shape):
+                got = tuple(params[name].shape) if name in params else "missing"
+                raise UserError(
+                    f"load_pretrain {path} does not fit this generator ({name}: {got} vs {tuple(own[name].shape)}); "
+                    f"use the G checkpoint of a run with the same label_nc, ngf (x2 for netG local), "
+                    f"n_downsample_global and n_blocks_global"
+                )
+        for name in needed:
+            assign(own[name], params[name])
+        return len(needed)
+
+    # ----- training
+    def on_epoch_start(self, epoch):
+        """Called by the trainer before each epoch: the global generator is frozen for ``niter_fix_global`` epochs."""
+        self.frozen_global = self.cfg.netG == "local" and epoch <= self.cfg.niter_fix_global
+
+    def _build_step(self, num_segments, frozen):
+        cfg, G, D, E, vgg = self.cfg, self.G, self.D, self.E, self.vgg
+        gan_loss = multiscale_gan_loss(cfg.no_lsgan or cfg.gan_mode == "vanilla")
+        use_fm, use_feat = not cfg.no_ganFeat_loss, self.use_features
+        num_D, n_layers_D, lambda_feat = cfg.num_D, cfg.d_layers, cfg.lambda_feat
+        opt_G, opt_D, reduce_G, reduce_D = self.opt_G, self.opt_D, self.reduce_G, self.reduce_D
+        mask = self.global_mask if frozen else tuple(False for _ in self.global_mask)
+
+        def g_forward(label, real, ids):
+            if use_feat:
+                g_in = ops.cat((label, E(real, ids, num_segments)), 1)
+            else:
+                g_in = label
+            fake = G(g_in)
+            pred_fake = D(ops.cat((label, fake), 1))
+            loss_gan = gan_loss(pred_fake, True)
+            zero = ops.zeros((), ms.float32)
+            loss_fm, loss_vgg = zero, zero
+            if use_fm:
+                pred_real = D(ops.cat((label, real), 1))
+                loss_fm = feature_matching_loss(pred_fake, pred_real, num_D, n_layers_D, lambda_feat)
+            if vgg is not None:
+                loss_vgg = vgg_loss(vgg, fake, real, lambda_feat)
+            return loss_gan + loss_fm + loss_vgg, loss_gan, loss_fm, loss_vgg, fake
+
+        def d_forward(label, real, fake):
+            loss_fake = gan_loss(D(ops.cat((label, fake), 1)), False)
+            loss_real = gan_loss(D(ops.cat((label, real), 1)), True)
+            return (loss_fake + loss_real) * 0.5, loss_real, loss_fake
+
+        grad_g = ms.value_and_grad(g_forward, None, opt_G.parameters, has_aux=True)
+        grad_d = ms.value_and_grad(d_forward, None, opt_D.parameters, has_aux=True)
+
+        def apply_mask(grads):
+            out = ()
+            for i in range(len(mask)):
+                if mask[i]:
+                    out = out + (ops.zeros_like(grads[i]),)
+                else:
+                    out = out + (grads[i],)
+            return out
+
+        def step(label, real, ids):
+            (loss_g, loss_gan, loss_fm, loss_vgg, fake), grads_g = grad_g(label, real, ids)
+            if frozen:
+                grads_g = apply_mask(grads_g)
+            loss_g = ops.depend(loss_g, opt_G(reduce_G(grads_g)))
+            fake = ops.depend(fake, loss_g)
+            (loss_d, loss_real, loss_fake), grads_d = grad_d(label, real, ops.stop_gradient(fake))
+            loss_d = ops.depend(loss_d, opt_D(reduce_D(grads_d)))
+            loss_real = ops.depend(loss_real, loss_d)
+            loss_gan = ops.depend(loss_gan, loss_g)
+            return loss_gan, loss_fm, loss_vgg, loss_real, loss_fake
+
+        return ms.jit(step) if cfg.jit else step
+
+    @staticmethod
+    def make_source(cfg, phase, training=True):
+        from src.dataset.label_instance import LabelInstanceDataset
+
+        check_config(cfg)
+        multiple = build_size_multiple(cfg)
+        return LabelInstanceDataset(
+            cfg.dataroot,
+            phase,
+            label_nc=cfg.label_nc,
+            no_instance=cfg.no_instance,
+            segments="label" if (cfg.label_feat and not cfg.instance_feat) else "instance",
+            preprocess=cfg.preprocess,
+            load_size=cfg.load_size,
+            crop_size=cfg.crop_size,
+            no_flip=cfg.no_flip or not training,
+            size_multiple=multiple,
+            max_dataset_size=cfg.max_dataset_size or None,
+            need_image=training or (uses_features(cfg) and cfg.use_encoded_image),
+        )
+
+    def example_batch(self, batch_size, height, width, seed=0):
+        """A random batch (for benchmark.py): random label map with a few instances, random photo."""
+        rng = np.random.default_rng(seed)
+        from src.dataset.label_instance import encode_label_input
+
+        inputs, segs = [], []
+        for _ in range(batch_size):
+            if self.cfg.label_nc == 0:
+                inputs.append(rng.uniform(-1, 1, (self.cfg.input_nc, height, width)).astype(np.float32))
+                segs.append(np.zeros((1, height, width), np.int32))
+                continue
+            small = rng.integers(0, self.cfg.label_nc, (max(1, height // 16), max(1, width // 16)))
+            label = np.kron(small, np.ones((16, 16), np.int64))[:height, :width]
+            label = np.pad(label, ((0, height - label.shape[0]), (0, width - label.shape[1])), mode="edge")
+            inst = label * 1000 + (np.arange(width)[None] // max(1, width // 4))
+            inputs.append(encode_label_input(label, inst, self.cfg.label_nc, self.cfg.no_instance))
+            segs.append(inst[None].astype(np.int32))
+        images = rng.uniform(-1, 1, (batch_size, self.cfg.output_nc, height, width)).astype(np.float32)
+        return np.stack(inputs), images, np.stack(segs), np.arange(batch_size, dtype=np.int32)
+
+    def set_train(self, mode=True):
+        for net in self.networks.values():
+            net.set_train(mode)
+
+    def train_step(self, batch):
+        """One G (+E) and one D update on a batch ``(input, image, segments, index)``; returns the named losses."""
+        label, real = ms.Tensor(batch[0]), ms.Tensor(batch[1])
+        if self.use_features:
+            ids, num_segments = F.segment_ids(batch[2])
+        else:
+            ids, num_segments = np.zeros((1,), np.int32), 0
+        key = (num_segments, self.frozen_global)
+        if key not in self._steps:
+            self._steps[key] = self._build_step(num_segments, self.frozen_global)
+        losses = self._steps[key](label, real, ms.Tensor(ids))
+        return {k: float(v.asnumpy()) for k, v in zip(self.loss_names, losses)}
+
+    def set_learning_rate(self, lr):
+        for opt in self.optimizers.values():
+            set_learning_rate(opt, lr)
+
+    def learning_rate(self):
+        return get_learning_rate(self.opt_G)
+
+    def extra_state(self):
+        return {}
+
+    def load_extra_state(self, extras):
+        return None
+
+    # ----- inference
+    def set_test_mode(self, test_mode):
+        """Instance norm and no dropout: both modes are deterministic; ``paper`` keeps train-mode cells."""
+        for name, net in self.networks.items():
+            if name != "D":
+                net.set_train(test_mode == "paper")
+
+    def encode_features(self, image, segments):
+        """Encoder output averaged per segment: ``N x feat_num x H x W`` NumPy."""
+        ids, num_segments = F.segment_ids(segments)
+        return self.E(ms.Tensor(np.asarray(image, np.float32)), ms.Tensor(ids), num_segments).asnumpy()
+
+    def feature_map(self, segments, image=None, rng=None, encode=None):
+        """Features for the generator at test time: encoded from ``image`` (use_encoded_image), else sampled from the
+        clusters (zeros when there are none loaded, e.g. in the benchmark)."""
+        seg = np.asarray(segments)
+        encode = self.cfg.use_encoded_image if encode is None else encode
+        if encode and image is not None:
+            return self.encode_features(image, seg)
+        if self.clusters is None:
+            return np.zeros((seg.shape[0], self.cfg.feat_num) + seg.shape[-2:], np.float32)
+        rng = rng or np.random.default_rng(int(self.cfg.seed))
+        return np.stack([F.sample_feature_map(self.clusters, s, rng) for s in seg])
+
+    def generate(self, inp, segments=None, image=None, rng=None, encode=None):
+        """Translate label inputs (``N x C x H x W`` as the dataset makes them); returns a NumPy array."""
+        inp = np.asarray(inp, np.float32)
+        if self.use_features:
+            if segments is None:
+                segments = np.zeros((inp.shape[0], 1) + inp.shape[2:], np.int32)
+            inp = np.concatenate([inp, self.feature_map(segments, image, rng, encode)], 1)
+        if not hasattr(self, "_gen"):
+            G = self.G
+
+            def gen(x):
+                return G(x)
+
+            self._gen = ms.jit(gen) if self.cfg.jit else gen
+        return self._gen(ms.Tensor(inp)).asnumpy()
+
+    def display_input(self, inp):
+        """A ``3 x H x W`` picture in [-1, 1] of one input (label colours for label maps)."""
+        if self.cfg.label_nc == 0:
+            return inp
+        ids = np.argmax(inp[: self.cfg.label_nc], 0)
+        rgb = _label_palette(self.cfg.label_nc)[ids].astype(np.float32)
+        return rgb.transpose(2, 0, 1) / 127.5 - 1.0
+
+    def visuals(self, batch):
+        fake = self.generate(batch[0], batch[2], batch[1], encode=True)  # training samples: the photo's features
+        shown = np.stack([self.display_input(x) for x in batch[0]])
+        return [shown, fake, batch[1]]
+
+    def describe(self):
+        return {name: count_params(net) for name, net in self.networks.items()}
+
+    # ----- eval.py / export.py hooks
+    def prepare_eval(self, ckpt_path, network, log=print):
+        """Load E (beside the G checkpoint) and the feature clusters when the model uses features."""
+        from src.common import checkpoint as ckpt
+
+        if network != "G":
+            raise UserError(f"eval needs the generator checkpoint (G_*.ckpt), not {network}")
+        if not self.use_features:
+            return
+        folder, base = os.path.split(os.path.abspath(ckpt_path))
+        e_path = os.path.join(folder, "E" + base[1:])
+        if not os.path.isfile(e_path):
+            raise UserError(f"encoder checkpoint {e_path} not found next to {ckpt_path}; the run used features")
+        ckpt.load_network(self.E, e_path, self.cfg.model, "E")
+        if not self.cfg.use_encoded_image:
+            path = self.cfg.cluster_path or os.path.join(folder, F.cluster_file_name(self.cfg.n_clusters))
+            self.clusters = F.load_clusters(path, self.cfg.label_nc, self.cfg.feat_num)
+            log(f"feature clusters: {path}")
+
+    def translate_file(self, path):
+        """eval.py --input: one label id map at its own size -> (input picture, output), CHW in [-1, 1].
+
+        The instance map is ``<folder with _label replaced by _inst>/<same name>`` when it exists; otherwise the label
+        map stands in for it (boundaries between classes only). ``label_nc 0``: an RGB image.
+        """
+        from src.dataset.image_io import load_image, to_tensor_array
+        from src.dataset.label_instance import check_label_range, encode_label_input, load_id_map
+
+        cfg, m = self.cfg, self.size_multiple
+        if cfg.label_nc == 0:
+            inp = to_tensor_array(load_image(path, cfg.input_nc))
+            seg = np.zeros(inp.shape[1:], np.int32)
+            h, w = seg.shape
+        else:
+            label = load_id_map(path)
+            check_label_range(label, cfg.label_nc, path)
+            folder, name = os.path.split(os.path.abspath(path))
+            inst_path = os.path.join(folder.replace("_label", "_inst"), name)
+            inst = load_id_map(inst_path) if "_label" in folder and os.path.isfile(inst_path) else label
+            if inst.shape != label.shape:
+                raise UserError(
+                    f"{inst_path} is {inst.shape[1]}x{inst.shape[0]}, its label map {path} is "
+                    f"{label.shape[1]}x{label.shape[0]}; they must have the same size"
+                )
+            h, w = label.shape
+            pad = ((0, (-h) % m), (0, (-w) % m))
+            label, inst = np.pad(label, pad, mode="edge"), np.pad(inst, pad, mode="edge")
+            inp = encode_label_input(label, inst, cfg.label_nc, cfg.no_instance)
+            seg = label if (cfg.label_feat and not cfg.instance_feat) else inst
+        if inp.shape[1] % m or inp.shape[2] % m:
+            inp = np.pad(inp, ((0, 0), (0, (-h) % m), (0, (-w) % m)), mode="symmetric")
+            seg = np.pad(seg, ((0, (-h) % m), (0, (-w) % m)), mode="edge")
+        rng = np.random.default_rng(int(cfg.seed))
+        out = self.generate(inp[None], seg[None, None].astype(np.int32), None, rng)[0][:, :h, :w]
+        return self.display_input(inp)[:, :h, :w], out
+
+    def eval_sets(self, cfg, phase):
+        return [_EvalSet(self, self.make_source(cfg, phase, training=False), cfg.seed)]
+
+    def export_networks(self, ckpt_path, network):
+        """One network: (label ids, instance ids[, feature map]) -> image; label_nc 0: the RGB generator."""
+        from src.cyclegan.resnet import set_export_friendly
+
+        cfg = self.cfg
+        set_export_friendly(self.G)  # MirrorPad has no ONNX exporter
+        size = cfg.export_size or cfg.crop_size
+        rng = np.random.default_rng(0)
+        shape = (cfg.export_batch, 1, size, size)
+        if cfg.label_nc == 0:
+            x = rng.uniform(-1, 1, (cfg.export_batch, cfg.input_nc, size, size)).astype(np.float32)
+            return os.path.splitext(os.path.abspath(ckpt_path))[0], [("", self.G, (x,))]
+        label = rng.integers(0, cfg.label_nc, shape).astype(np.int32)
+        inst = (label * 1000 + rng.integers(0, 2, shape)).astype(np.int32)
+        inputs = (label, inst)
+        if self.use_features:
+            inputs += (rng.uniform(-1, 1, (cfg.export_batch, cfg.feat_num, size, size)).astype(np.float32),)
+        net = InferenceNet(self.G, cfg.label_nc, cfg.no_instance, self.use_features)
+        return os.path.splitext(os.path.abspath(ckpt_path))[0], [("", net, inputs)]
+
+    @property
+    def export_network(self):
+        return {"G": self.G}
+
+
+def build_size_multiple(cfg):
+    g = 2 ** (cfg.n_downsample_global + (cfg.n_local_enhancers if cfg.netG == "local" else 0))
+    if uses_features(cfg):
+        e = 2**cfg.n_downsample_E
+        return g * e // math.gcd(g, e)
+    return g
