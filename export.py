@@ -75,7 +75,11 @@ def export_network(net, x, out_path, file_format):
     tmp_dir = tempfile.mkdtemp(prefix=".export.", dir=folder)
     try:
         base = os.path.join(tmp_dir, "net")
-        ms.export(net, *[ms.Tensor(a) for a in _inputs(x)], file_name=base, file_format=file_format)
+        try:
+            ms.export(net, *[ms.Tensor(a) for a in _inputs(x)], file_name=base, file_format=file_format)
+        except RuntimeError as exc:  # e.g. an operator with no exporter for this format
+            reason = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise UserError(f"MindSpore cannot export this network to {file_format}: {reason}; use MINDIR") from None
         produced = base + EXTENSIONS[file_format]
         if not os.path.isfile(produced):
             raise UserError(f"MindSpore wrote no {file_format} file (is {file_format} supported on this device?)")
@@ -88,6 +92,7 @@ def export_network(net, x, out_path, file_format):
 
 def run(argv=None):
     from eval import load_generator
+    from src.common.layers import set_export_friendly
     from src.device import init_env
 
     cfg, _ = config_for_checkpoint(argv, __doc__)
@@ -107,6 +112,8 @@ def run(argv=None):
     base = cfg.file_name or base
     for suffix, net, in_nc in nets:
         net.set_train(False)
+        if cfg.file_format == "ONNX":
+            set_export_friendly(net)  # MirrorPad and GroupNorm have no ONNX exporters
         if isinstance(in_nc, tuple):  # the model gave example inputs (pix2pixHD: label ids, instance ids, ...)
             x = in_nc
         else:

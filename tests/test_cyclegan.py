@@ -292,6 +292,11 @@ def test_train_eval_export_unpaired(tmp_path, capsys):
     assert main_wrapper(export_script.run, ["--ckpt", os.path.join(run, "G_B_latest.ckpt"), "--file_name", target]) == 0
     assert os.path.isfile(target + "_AtoB.mindir") and os.path.isfile(target + "_BtoA.mindir")
     assert capsys.readouterr().out.count("max |diff| vs checkpoint") == 2
+    # ONNX: mirror padding and instance norm switch to exportable forms; onnxruntime checks the numbers
+    args = ["--ckpt", os.path.join(run, "G_B_latest.ckpt"), "--file_name", target, "--file_format", "ONNX"]
+    assert main_wrapper(export_script.run, args) == 0
+    assert os.path.isfile(target + "_AtoB.onnx") and os.path.isfile(target + "_BtoA.onnx")
+    assert capsys.readouterr().out.count("max |diff| vs checkpoint") == 2
 
 
 def test_paired_test_split_gets_metrics(tmp_path):

@@ -99,3 +99,14 @@ def test_bad_names_and_sizes():
     with pytest.raises(UserError, match="does not fit a U-Net with g_layers=8.*multiples of 256"):
         check_unet_size(8, 128, 128)
     check_unet_size(7, 128, 128)
+
+
+def test_instance_norm_export_form_is_the_same_function():
+    from src.common.layers import set_export_friendly
+
+    x = ms.Tensor(np.random.default_rng(3).normal(1.0, 2.0, (2, 4, 6, 5)).astype(np.float32))
+    norm = InstanceNorm2d(4)
+    fast = norm(x).asnumpy()
+    set_export_friendly(norm)
+    assert norm.export_friendly
+    np.testing.assert_allclose(norm(x).asnumpy(), fast, rtol=1e-5, atol=1e-5)

@@ -1,6 +1,6 @@
 """Convolution helpers with PyTorch's padding semantics, shared by every network."""
 
-from mindspore import nn
+from mindspore import nn, ops
 
 
 def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, has_bias=True):
@@ -17,3 +17,42 @@ def conv_transpose2d(in_ch, out_ch, kernel_size, stride=1, padding=0, has_bias=T
             in_ch, out_ch, kernel_size, stride, pad_mode="pad", padding=padding, has_bias=has_bias
         )
     return nn.Conv2dTranspose(in_ch, out_ch, kernel_size, stride, pad_mode="valid", has_bias=has_bias)
+
+
+class MirrorPad2d(nn.Cell):
+    """REFLECT (``dcb|abcd|cba``) or SYMMETRIC (``cba|abcd|dcb``) padding of H and W by ``width`` pixels.
+
+    Training and inference use ``nn.Pad`` (MindSpore's MirrorPad). MirrorPad has no ONNX exporter, so with
+    ``export_friendly`` set (export.py does this) the same values are built from slices and one concat per axis
+    (a test compares both with ``np.pad``); that form is slow to train (every slice's gradient is a full-size
+    tensor), so it is used for export only.
+    """
+
+    def __init__(self, width, mode="REFLECT"):
+        super().__init__()
+        self.width = int(width)
+        self.offset = 1 if mode == "REFLECT" else 0
+        self.pad = nn.Pad(((0, 0), (0, 0), (self.width, self.width), (self.width, self.width)), mode=mode)
+        self.export_friendly = False
+
+    def construct(self, x):
+        if not self.export_friendly:
+            return self.pad(x)
+        p, off = self.width, self.offset
+        h = x.shape[2]
+        top = [x[:, :, k : k + 1] for k in range(p + off - 1, off - 1, -1)]
+        bottom = [x[:, :, k : k + 1] for k in range(h - 1 - off, h - 1 - off - p, -1)]
+        x = ops.cat(top + [x] + bottom, 2)
+        w = x.shape[3]
+        left = [x[:, :, :, k : k + 1] for k in range(p + off - 1, off - 1, -1)]
+        right = [x[:, :, :, k : k + 1] for k in range(w - 1 - off, w - 1 - off - p, -1)]
+        return ops.cat(left + [x] + right, 3)
+
+
+def set_export_friendly(net, flag=True):
+    """Switch every layer of ``net`` that has an ``export_friendly`` form (mirror padding, instance norm: MindSpore
+    has no ONNX exporter for MirrorPad or GroupNorm) to that form. Outputs stay the same; training is slower."""
+    for _, cell in net.cells_and_names():
+        if hasattr(cell, "export_friendly"):
+            cell.export_friendly = flag
+    return net

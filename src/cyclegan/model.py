@@ -22,12 +22,13 @@ from mindspore import ops
 from src.common import checkpoint as ckpt
 from src.common.discriminators import make_discriminator
 from src.common.init import count_params, init_weights
+from src.common.layers import set_export_friendly
 from src.common.losses import l1_loss, make_gan_loss
 from src.common.optim import get_learning_rate, make_adam, make_grad_reducer, set_learning_rate
 from src.common.unet import UnetGenerator, check_unet_size
 from src.cyclegan.macs import count_macs, format_count
 from src.cyclegan.pool import ImagePool
-from src.cyclegan.resnet import SIZE_MULTIPLE, ResnetGenerator, check_resnet_size, set_export_friendly
+from src.cyclegan.resnet import SIZE_MULTIPLE, ResnetGenerator, check_resnet_size
 from src.errors import UserError
 
 NET_GS = ("resnet", "unet")

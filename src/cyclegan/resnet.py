@@ -13,52 +13,14 @@ Convs before a batch norm have no bias, as in the reference; with instance norm 
 which gives 11,378,179 parameters for resnet_9blocks at ngf 64.
 """
 
-from mindspore import nn, ops
+from mindspore import nn
 
-from src.common.layers import conv2d
+from src.common.layers import MirrorPad2d, conv2d
 from src.common.norm import conv_has_bias, make_norm
 from src.errors import UserError
 
 PAD_MODES = ("REFLECT", "CONSTANT", "SYMMETRIC")
 SIZE_MULTIPLE = 4  # two stride-2 downsamplings, undone exactly by the two transposed convs
-
-
-class MirrorPad2d(nn.Cell):
-    """REFLECT (``dcb|abcd|cba``) or SYMMETRIC (``cba|abcd|dcb``) padding of H and W by ``width`` pixels.
-
-    Training and inference use ``nn.Pad`` (MindSpore's MirrorPad). MirrorPad has no ONNX exporter, so with
-    ``export_friendly`` set (export.py does this) the same values are built from slices and one concat per axis
-    (a test compares both with ``np.pad``); that form is slow to train (every slice's gradient is a full-size
-    tensor), so it is used for export only.
-    """
-
-    def __init__(self, width, mode="REFLECT"):
-        super().__init__()
-        self.width = int(width)
-        self.offset = 1 if mode == "REFLECT" else 0
-        self.pad = nn.Pad(((0, 0), (0, 0), (self.width, self.width), (self.width, self.width)), mode=mode)
-        self.export_friendly = False
-
-    def construct(self, x):
-        if not self.export_friendly:
-            return self.pad(x)
-        p, off = self.width, self.offset
-        h = x.shape[2]
-        top = [x[:, :, k : k + 1] for k in range(p + off - 1, off - 1, -1)]
-        bottom = [x[:, :, k : k + 1] for k in range(h - 1 - off, h - 1 - off - p, -1)]
-        x = ops.cat(top + [x] + bottom, 2)
-        w = x.shape[3]
-        left = [x[:, :, :, k : k + 1] for k in range(p + off - 1, off - 1, -1)]
-        right = [x[:, :, :, k : k + 1] for k in range(w - 1 - off, w - 1 - off - p, -1)]
-        return ops.cat(left + [x] + right, 3)
-
-
-def set_export_friendly(net, flag=True):
-    """Switch every :class:`MirrorPad2d` of ``net`` to the ONNX-exportable form (same outputs)."""
-    for _, cell in net.cells_and_names():
-        if isinstance(cell, MirrorPad2d):
-            cell.export_friendly = flag
-    return net
 
 
 def make_pad(pad_mode, width):

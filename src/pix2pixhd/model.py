@@ -475,7 +475,7 @@ class Pix2PixHDModel:
 
     def export_networks(self, ckpt_path, network):
         """One network: (label ids, instance ids[, feature map]) -> image; label_nc 0: the RGB generator."""
-        from src.cyclegan.resnet import set_export_friendly
+        from src.common.layers import set_export_friendly
 
         cfg = self.cfg
         set_export_friendly(self.G)  # MirrorPad has no ONNX exporter

@@ -19,9 +19,8 @@ Layouts follow the paper (Wang et al., CVPR 2018) and the behaviour of its refer
 from mindspore import nn, ops
 
 from src.common.discriminators import NLayerDiscriminator
-from src.common.layers import conv2d
+from src.common.layers import MirrorPad2d, conv2d
 from src.common.norm import make_norm
-from src.cyclegan.resnet import MirrorPad2d
 from src.errors import UserError
 
 
