@@ -31,11 +31,15 @@ def _save(entries, path, strings):
         ms.save_checkpoint(entries, tmp, append_dict=strings)
 
 
+def save_with_meta(entries, path, meta):
+    """Write ``entries`` (``[{"name", "data"}]``) with a JSON ``__meta__`` dict, atomically."""
+    _save(entries, path, {META_KEY: json.dumps(meta)})
+
+
 def save_network(net, path, model, network, epoch=0, global_step=0):
     """Save one network's parameters (trainable and buffers, e.g. batch-norm statistics) with its metadata."""
     meta = dict(model=model, network=network, epoch=int(epoch), global_step=int(global_step), version=FORMAT_VERSION)
-    entries = [{"name": p.name, "data": p} for p in net.get_parameters()]
-    _save(entries, path, {META_KEY: json.dumps(meta)})
+    save_with_meta([{"name": p.name, "data": p} for p in net.get_parameters()], path, meta)
 
 
 def read_checkpoint(path):

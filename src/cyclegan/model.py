@@ -24,7 +24,8 @@ from src.common.discriminators import make_discriminator
 from src.common.init import count_params, init_weights
 from src.common.layers import set_export_friendly
 from src.common.losses import l1_loss, make_gan_loss
-from src.common.optim import get_learning_rate, make_adam, make_grad_reducer, set_learning_rate
+from src.common.model_base import GANModel
+from src.common.optim import make_adam, make_grad_reducer
 from src.common.unet import UnetGenerator, check_unet_size
 from src.cyclegan.macs import count_macs, format_count
 from src.cyclegan.pool import ImagePool
@@ -98,7 +99,7 @@ def validate_config(cfg, training=True):
                 raise UserError(f"teacher checkpoint not found: {path}")
 
 
-class CycleGANModel:
+class CycleGANModel(GANModel):
     """The CycleGAN model (see the module docstring); ``networks`` are ``G_A``, ``G_B`` (+ ``D_A``, ``D_B``)."""
 
     name = "cyclegan"
@@ -291,10 +292,6 @@ class CycleGANModel:
             random_b=bool(cfg.shuffle) and training,
         )
 
-    def set_train(self, mode=True):
-        for net in self.networks.values():
-            net.set_train(mode)
-
     def train_step(self, batch):
         """One G update (G_A and G_B), then one D update (D_A and D_B) on pooled fakes; returns the named losses."""
         real_a, real_b = ms.Tensor(batch[0]), ms.Tensor(batch[1])
@@ -310,13 +307,6 @@ class CycleGANModel:
         if self.kd:
             losses.update(kd_A=g[6], kd_B=g[7])
         return losses
-
-    def set_learning_rate(self, lr):
-        for opt in self.optimizers.values():
-            set_learning_rate(opt, lr)
-
-    def learning_rate(self):
-        return get_learning_rate(self.opt_G)
 
     # ----- resume extras: the image pools (content and RNG position)
     def extra_state(self):

@@ -25,7 +25,6 @@ Usage::
 """
 
 import argparse
-import json
 import os
 import struct
 import sys
@@ -353,7 +352,7 @@ def convert_caffemodel(caffemodel, out, allow_reduced_width=False, log=print):
     """Read, validate and write the FCN-8s weights as a MindSpore checkpoint (atomically). Returns ``out``."""
     import mindspore as ms
 
-    from src.common.fileio import atomic_path
+    from src.common.checkpoint import save_with_meta
 
     layers = read_caffemodel(caffemodel)
     validate_fcn8s(layers, caffemodel, allow_reduced_width=allow_reduced_width)
@@ -361,8 +360,7 @@ def convert_caffemodel(caffemodel, out, allow_reduced_width=False, log=print):
     count = sum(int(v.size) for v in params.values())
     entries = [{"name": k, "data": ms.Tensor(v)} for k, v in params.items()]
     meta = {"segmenter": "fcn8s", "source": os.path.basename(os.fspath(caffemodel))}
-    with atomic_path(out) as tmp:
-        ms.save_checkpoint(entries, tmp, append_dict={"__meta__": json.dumps(meta)})
+    save_with_meta(entries, out, meta)
     log(f"wrote {out}: FCN-8s, {len(params)} tensors, {count:,} parameters (from {caffemodel})")
     return out
 

@@ -33,7 +33,6 @@ Usage::
 
 import argparse
 import glob
-import json
 import os
 import re
 import sys
@@ -202,7 +201,7 @@ def load_segmenter(path, strict=False):
 
     A ``.caffemodel`` path is converted once to ``<same name>.ckpt`` next to it (or reused if that exists).
     """
-    from src.common.checkpoint import read_checkpoint
+    from src.common.checkpoint import read_checkpoint, read_meta
 
     path = os.fspath(path)
     if path.endswith(".caffemodel"):
@@ -218,8 +217,7 @@ def load_segmenter(path, strict=False):
             "'python -m src.metrics.caffemodel' or train one with 'python -m src.metrics.segmenter'"
         )
     params = read_checkpoint(path)
-    raw = params.get("__meta__")
-    meta = json.loads(raw) if isinstance(raw, str) else {}
+    meta = read_meta(path, params)
     kind = meta.get("segmenter", "fcn8s")
     if kind == "fcn8s":
         from src.metrics.fcn8s import build_fcn8s

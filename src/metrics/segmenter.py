@@ -19,7 +19,6 @@ Usage::
 
 import argparse
 import functools
-import json
 import os
 import sys
 import time
@@ -152,7 +151,7 @@ def train_segmenter(
     import mindspore as ms
     from mindspore import nn, ops
 
-    from src.common.fileio import atomic_path
+    from src.common.checkpoint import save_with_meta
 
     if height % 8 or width % 8:
         raise UserError(f"segmenter size {height}x{width} must be a multiple of 8 (e.g. 128x256)")
@@ -210,8 +209,7 @@ def train_segmenter(
         trained_on=os.path.abspath(os.fspath(cityscapes_dir)),
     )
     entries = [{"name": p.name, "data": p} for p in net.get_parameters()]
-    with atomic_path(out) as tmp:
-        ms.save_checkpoint(entries, tmp, append_dict={"__meta__": json.dumps(meta)})
+    save_with_meta(entries, out, meta)
     log(f"wrote {out}: tiny_unet w={width_mult}, {steps} steps, loss {meta['final_loss']:.4f}, {meta['seconds']} s")
     return meta
 

@@ -14,7 +14,8 @@ from mindspore import ops
 from src.common.discriminators import make_discriminator
 from src.common.init import count_params, init_weights
 from src.common.losses import l1_loss, make_gan_loss
-from src.common.optim import get_learning_rate, make_adam, make_grad_reducer, set_learning_rate
+from src.common.model_base import GANModel
+from src.common.optim import make_adam, make_grad_reducer
 from src.common.unet import UnetGenerator, check_unet_size
 
 
@@ -27,7 +28,7 @@ def build_discriminator(cfg):
     return make_discriminator(cfg.netD, cfg.input_nc + cfg.output_nc, cfg.ndf, cfg.d_layers, cfg.norm, cfg.alpha)
 
 
-class Pix2PixModel:
+class Pix2PixModel(GANModel):
     """The pix2pix model: networks ``G`` and ``D``, their optimisers, a jit-compiled train step and ``generate``."""
 
     name = "pix2pix"
@@ -115,29 +116,11 @@ class Pix2PixModel:
             max_dataset_size=cfg.max_dataset_size or None,
         )
 
-    def set_train(self, mode=True):
-        for net in self.networks.values():
-            net.set_train(mode)
-
     def train_step(self, batch):
         """One D and one G update on a batch ``(A, B, index)``; returns the named losses as floats."""
         real_a, real_b = ms.Tensor(batch[0]), ms.Tensor(batch[1])
         losses = self._step(real_a, real_b)
         return {k: float(v.asnumpy()) for k, v in zip(self.loss_names, losses)}
-
-    def set_learning_rate(self, lr):
-        for opt in self.optimizers.values():
-            set_learning_rate(opt, lr)
-
-    def learning_rate(self):
-        return get_learning_rate(self.opt_G)
-
-    # ----- resume extras (pix2pix has none; CycleGAN keeps its image pools here)
-    def extra_state(self):
-        return {}
-
-    def load_extra_state(self, extras):
-        return None
 
     # ----- inference
     def set_test_mode(self, test_mode):

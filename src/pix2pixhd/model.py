@@ -17,7 +17,8 @@ import numpy as np
 from mindspore import nn, ops
 
 from src.common.init import count_params, init_weights
-from src.common.optim import get_learning_rate, make_adam, make_grad_reducer, set_learning_rate
+from src.common.model_base import GANModel
+from src.common.optim import make_adam, make_grad_reducer
 from src.errors import UserError
 from src.pix2pixhd import features as F
 from src.pix2pixhd.losses import VGG19Features, feature_matching_loss, load_vgg19, multiscale_gan_loss, vgg_loss
@@ -142,7 +143,7 @@ class _EvalSet:
         return self.model.display_input(inp), fake, image if has_photo else None
 
 
-class Pix2PixHDModel:
+class Pix2PixHDModel(GANModel):
     """The pix2pixHD model: networks ``G`` (+ ``E``) and ``D``, a jit-compiled train step and ``generate``."""
 
     name = "pix2pixhd"
@@ -328,10 +329,6 @@ class Pix2PixHDModel:
         images = rng.uniform(-1, 1, (batch_size, self.cfg.output_nc, height, width)).astype(np.float32)
         return np.stack(inputs), images, np.stack(segs), np.arange(batch_size, dtype=np.int32)
 
-    def set_train(self, mode=True):
-        for net in self.networks.values():
-            net.set_train(mode)
-
     def train_step(self, batch):
         """One G (+E) and one D update on a batch ``(input, image, segments, index)``; returns the named losses."""
         label, real = ms.Tensor(batch[0]), ms.Tensor(batch[1])
@@ -344,19 +341,6 @@ class Pix2PixHDModel:
             self._steps[key] = self._build_step(num_segments, self.frozen_global)
         losses = self._steps[key](label, real, ms.Tensor(ids))
         return {k: float(v.asnumpy()) for k, v in zip(self.loss_names, losses)}
-
-    def set_learning_rate(self, lr):
-        for opt in self.optimizers.values():
-            set_learning_rate(opt, lr)
-
-    def learning_rate(self):
-        return get_learning_rate(self.opt_G)
-
-    def extra_state(self):
-        return {}
-
-    def load_extra_state(self, extras):
-        return None
 
     # ----- inference
     def set_test_mode(self, test_mode):
