@@ -6,6 +6,9 @@ the partner checkpoint next to it), each checked as below.
 The exported graph is the deterministic inference network (dropout off, batch norm with running statistics, i.e.
 ``test_mode eval``); after writing, it is loaded back (MINDIR with ``nn.GraphCell``, ONNX with onnxruntime when it
 is installed) and its output compared with the checkpoint's on the same input.
+
+``python export.py --convert_from_torch latest_net_G.pth --model pix2pix|cyclegan|pix2pixhd --out G.ckpt`` converts a
+reference PyTorch checkpoint instead (read without PyTorch; see ``src/convert/run.py``).
 """
 
 import os
@@ -93,8 +96,16 @@ def export_network(net, x, out_path, file_format):
 def run(argv=None):
     from eval import load_generator
     from src.common.layers import set_export_friendly
+    from src.config import parse_config
     from src.device import init_env
 
+    first = parse_config(argv, description=__doc__)
+    if first.convert_from_torch:  # a reference PyTorch checkpoint -> a MindSpore one (src/convert)
+        from src.convert.run import run_conversion
+
+        first.run_distribute = False
+        init_env(first)
+        return run_conversion(first)
     cfg, _ = config_for_checkpoint(argv, __doc__)
     cfg.run_distribute = False
     if cfg.file_format == "AIR" and cfg.device_target != "Ascend":

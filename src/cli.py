@@ -37,7 +37,7 @@ def config_for_checkpoint(argv, description):
         raise UserError(f"checkpoint not found: {cfg.ckpt}")
     run_config = os.path.join(os.path.dirname(os.path.abspath(cfg.ckpt)), "config.yaml")
     if not os.path.isfile(run_config):
-        return cfg, None
+        return _with_checkpoint_options(cfg, argv, description), None
     base = load_run_config(run_config)
     explicit = getattr(cfg, "_explicit", {})
     if "model" in explicit and explicit["model"] != base.model:
@@ -47,3 +47,24 @@ def config_for_checkpoint(argv, description):
         )
     apply_overrides(base, explicit)
     return base, run_config
+
+
+def _with_checkpoint_options(cfg, argv, description):
+    """Without a run's config.yaml: the options stored in the checkpoint itself (e.g. by ``--convert_from_torch``),
+    under the command line's explicit values."""
+    from src.common.checkpoint import read_meta
+    from src.config import apply_overrides, parse_config
+
+    stored = dict(read_meta(cfg.ckpt).get("config") or {})
+    if not stored:
+        return cfg
+    explicit = getattr(cfg, "_explicit", {})
+    model = stored.pop("model", cfg.model)
+    if "model" in explicit and explicit["model"] != model:
+        raise UserError(
+            f"--model {explicit['model']} was given, but {cfg.ckpt} holds a '{model}' network; drop --model"
+        )
+    if model != cfg.model:  # that model's defaults first, then the stored options
+        cfg = parse_config(argv, overrides={"model": model}, description=description)
+    apply_overrides(cfg, {k: v for k, v in stored.items() if k not in explicit}, where=cfg.ckpt)
+    return cfg

@@ -61,5 +61,6 @@ def make_norm(kind, num_features):
 
 
 def conv_has_bias(kind):
-    """Convs followed by batch norm need no bias (its beta is one); the references keep it otherwise."""
-    return kind != "batch"
+    """As the pix2pix/CycleGAN reference: convs have a bias only before instance norm (batch norm's beta is one;
+    with ``none`` the reference builds them without bias too, ``use_bias = norm_layer == InstanceNorm2d``)."""
+    return kind == "instance"

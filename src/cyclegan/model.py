@@ -72,7 +72,7 @@ def validate_config(cfg, training=True):
     """Every config mistake that would otherwise surface as a shape error deep inside MindSpore."""
     if cfg.netG not in NET_GS:
         raise UserError(f"unknown netG '{cfg.netG}'; valid generators are: {', '.join(NET_GS)}")
-    if cfg.lambda_idt > 0 and cfg.input_nc != cfg.output_nc:
+    if training and cfg.lambda_idt > 0 and cfg.input_nc != cfg.output_nc:
         raise UserError(
             f"the identity loss (lambda_idt {cfg.lambda_idt}) needs input_nc == output_nc, got {cfg.input_nc} and "
             f"{cfg.output_nc}; set lambda_idt 0"

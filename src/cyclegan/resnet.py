@@ -2,12 +2,15 @@
 
 c7s1-ngf, d2ngf, d4ngf, ``n_blocks`` x R4ngf, u2ngf, ungf, c7s1-output_nc:
 
-- padding 3 (``pad_mode``) + 7x7 conv + norm + ReLU;
+- reflection padding 3 + 7x7 conv + norm + ReLU;
 - two 3x3 stride-2 convs (zero padding 1) + norm + ReLU;
 - ``n_blocks`` residual blocks ``x + [pad, conv3x3, norm, ReLU, (dropout 0.5), pad, conv3x3, norm](x)``, each its
   own Cell with its own weights;
 - two 3x3 stride-2 transposed convs (padding 1, output padding 1) + norm + ReLU;
-- padding 3 + 7x7 conv (with bias) + Tanh.
+- reflection padding 3 + 7x7 conv (with bias) + Tanh.
+
+``pad_mode`` is the padding inside the residual blocks (the reference's ``padding_type``); the two 7x7 convs always
+use reflection padding, as in the reference (the model zoo applied ``pad_mode`` to them too).
 
 Convs before a batch norm have no bias, as in the reference; with instance norm (no affine parameters) they keep it,
 which gives 11,378,179 parameters for resnet_9blocks at ngf 64.
@@ -15,7 +18,7 @@ which gives 11,378,179 parameters for resnet_9blocks at ngf 64.
 
 from mindspore import nn
 
-from src.common.layers import MirrorPad2d, conv2d
+from src.common.layers import MirrorPad2d, conv2d, conv_transpose2d
 from src.common.norm import conv_has_bias, make_norm
 from src.errors import UserError
 
@@ -62,7 +65,7 @@ class ResnetGenerator(nn.Cell):
         use_bias = conv_has_bias(norm)
         self.n_blocks = n_blocks
         layers = [
-            make_pad(pad_mode, 3),
+            make_pad("REFLECT", 3),
             conv2d(input_nc, ngf, 7, 1, 0, has_bias=use_bias),
             make_norm(norm, ngf),
             nn.ReLU(),
@@ -80,20 +83,11 @@ class ResnetGenerator(nn.Cell):
         for i in range(2):  # upsampling
             mult = 2 ** (2 - i)
             layers += [
-                nn.Conv2dTranspose(
-                    ngf * mult,
-                    ngf * mult // 2,
-                    3,
-                    2,
-                    pad_mode="pad",
-                    padding=1,
-                    output_padding=1,
-                    has_bias=use_bias,
-                ),
+                conv_transpose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, has_bias=use_bias, output_padding=1),
                 make_norm(norm, ngf * mult // 2),
                 nn.ReLU(),
             ]
-        layers += [make_pad(pad_mode, 3), conv2d(ngf, output_nc, 7, 1, 0, has_bias=True), nn.Tanh()]
+        layers += [make_pad("REFLECT", 3), conv2d(ngf, output_nc, 7, 1, 0, has_bias=True), nn.Tanh()]
         self.model = nn.SequentialCell(layers)
 
     @property

@@ -86,21 +86,29 @@ def _natural_key(name):
 
 
 def load_vgg19(net, path):
-    """Load VGG19 conv weights from a MindSpore checkpoint (e.g. the model zoo's ``vgg19`` ImageNet checkpoint).
+    """Load VGG19 conv weights from a MindSpore checkpoint (e.g. the model zoo's ``vgg19`` ImageNet checkpoint, or
+    one converted from torchvision with ``export.py --convert_from_torch vgg19.pth --convert_net vgg19``), or
+    directly from torchvision's ``vgg19-*.pth``.
 
     The first 13 3x3 conv weights in the file (in layer order) with the VGG19 shapes are used, with their biases;
     classifier and batch-norm entries are ignored.
     """
     if not path or not os.path.isfile(path):
         raise UserError(
-            f"VGG19 checkpoint not found: '{path}'. The VGG perceptual loss needs ImageNet VGG19 weights as a "
-            f"MindSpore checkpoint: download the model zoo's vgg19 checkpoint (see README, pix2pixHD) and pass "
+            f"VGG19 checkpoint not found: '{path}'. The VGG perceptual loss needs ImageNet VGG19 weights: the model "
+            f"zoo's vgg19 MindSpore checkpoint or torchvision's vgg19-dcbb9e9d.pth (see README, pix2pixHD); pass "
             f"--vgg_pre_trained PATH, or train without it with --no_vgg_loss True"
         )
     from src.common.checkpoint import read_checkpoint
     from src.common.tensors import assign
 
-    params = read_checkpoint(path)
+    if path.endswith((".pth", ".pt")):  # torchvision's vgg19 state dict, read without PyTorch
+        from src.convert.run import vgg19_tensors
+        from src.convert.torch_reader import read_state_dict
+
+        params = vgg19_tensors(read_state_dict(path), path)
+    else:
+        params = read_checkpoint(path)
     convs = net.conv_layers()
     weights = [k for k, v in params.items() if hasattr(v, "shape") and len(v.shape) == 4 and v.shape[2:] == (3, 3)]
     weights.sort(key=_natural_key)

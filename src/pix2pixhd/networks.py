@@ -19,7 +19,7 @@ Layouts follow the paper (Wang et al., CVPR 2018) and the behaviour of its refer
 from mindspore import nn, ops
 
 from src.common.discriminators import NLayerDiscriminator
-from src.common.layers import MirrorPad2d, conv2d
+from src.common.layers import MirrorPad2d, conv2d, conv_transpose2d
 from src.common.norm import make_norm
 from src.errors import UserError
 
@@ -31,7 +31,7 @@ def reflect_pad(p):
 
 def conv_transpose_up(in_ch, out_ch):
     """Transposed conv 3x3, stride 2, padding 1, output padding 1 (doubles H and W), with bias."""
-    return nn.Conv2dTranspose(in_ch, out_ch, 3, 2, pad_mode="pad", padding=1, output_padding=1, has_bias=True)
+    return conv_transpose2d(in_ch, out_ch, 3, 2, 1, has_bias=True, output_padding=1)
 
 
 def downsample_avg():
