@@ -32,10 +32,16 @@ def _inputs(x):
 
 
 def fix_onnx_conv_transpose(path):
-    """Drop the 4-D ``output_shape`` attribute MindSpore writes on ConvTranspose nodes.
+    """Mend the ConvTranspose nodes MindSpore 2.8 writes.
 
-    ONNX expects only the spatial dims there; onnxruntime rejects the file otherwise. Pads and strides already fix
-    the output size, so removing it changes nothing. Needs the ``onnx`` package; returns False without it.
+    - It writes a 4-D ``output_shape`` attribute; ONNX expects only the spatial dims there and onnxruntime rejects
+      the file. Pads and strides already fix the output size, so it is dropped.
+    - It writes ``pads`` in its own ``(top, bottom, left, right)`` order; ONNX's is ``(top, left, bottom, right)``.
+      The two agree for symmetric padding, but not for the asymmetric padding that stands for PyTorch's
+      ``output_padding`` (``src.common.layers.conv_transpose2d``), so they are reordered.
+
+    export.py then checks the file's output against the checkpoint's. Needs the ``onnx`` package; returns False
+    without it.
     """
     try:
         import onnx
@@ -47,6 +53,9 @@ def fix_onnx_conv_transpose(path):
             for attr in list(node.attribute):
                 if attr.name == "output_shape" and len(attr.ints) == 4:
                     node.attribute.remove(attr)
+                elif attr.name == "pads" and len(attr.ints) == 4:
+                    top, bottom, left, right = attr.ints
+                    attr.ints[:] = [top, left, bottom, right]
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return True

@@ -2,7 +2,7 @@
 # Data-parallel training with MindSpore's own launcher (msrun), on Ascend, GPU or CPU.
 # Usage: bash scripts/run_distribute_train.sh [DEVICE_NUM] [MODEL] [DATA_PATH] [CONFIG_PATH] [DEVICE_TARGET] [EXTRA FLAGS...]
 #   DEVICE_NUM     processes (one per device), e.g. 8
-#   MODEL          pix2pix
+#   MODEL          pix2pix, cyclegan or pix2pixhd
 #   DATA_PATH      dataset folder
 #   CONFIG_PATH    recipe, e.g. configs/pix2pix_facades.yaml ("-" for none)
 #   DEVICE_TARGET  Ascend (default), GPU or CPU
@@ -50,7 +50,7 @@ if ! msrun --worker_num="$NUM" --local_worker_num="$NUM" --master_addr=127.0.0.1
      --run_distribute True "$@" > "$LOG_DIR/msrun.log" 2>&1; then
   reason=$(grep -h "^error: " "$LOG_DIR"/worker_*.log 2>/dev/null | head -n 1 || true)
   [ -n "$reason" ] || reason=$(grep -hE "Error|error" "$LOG_DIR"/worker_*.log "$LOG_DIR"/scheduler.log 2>/dev/null \
-                                 | grep -v WARNING | tail -n 1 || true)
+                                 | grep -v WARNING | grep -E "^[A-Za-z_.]*(Error|Exception): " | head -n 1 || true)
   echo "run_distribute_train.sh: a worker failed: ${reason:-see $LOG_DIR}" >&2
   exit 1
 fi

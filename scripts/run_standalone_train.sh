@@ -7,6 +7,8 @@ usage="Usage: bash scripts/run_standalone_train.sh [MODEL] [DEVICE_TARGET] [DEVI
 if [ $# -lt 5 ]; then echo "$usage" >&2; exit 2; fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODEL="$1"; TARGET="$2"; DEVICE_ID="$3"
+case "$TARGET" in Ascend|GPU|CPU) ;; *) echo "run_standalone_train.sh: DEVICE_TARGET must be Ascend, GPU or CPU, got '$TARGET'" >&2; exit 2;; esac
+case "$DEVICE_ID" in ''|*[!0-9]*) echo "run_standalone_train.sh: DEVICE_ID must be an integer >= 0, got '$DEVICE_ID'" >&2; exit 2;; esac
 DATA="$(cd "$4" 2>/dev/null && pwd)" || { echo "run_standalone_train.sh: dataset folder not found: $4" >&2; exit 2; }
 CONFIG_ARGS=()
 if [ "$5" != "-" ]; then

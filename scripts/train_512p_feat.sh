@@ -4,7 +4,8 @@
 #   DATASET_PATH  pix2pixHD layout (train_label/, train_inst/, train_img/), made by
 #                 python data/prepare_cityscapes.py --cityscapes_dir CITYSCAPES --output_dir DATASET_PATH --layout pix2pixhd
 #   EXTRA FLAGS   any --key value, e.g. --vgg_pre_trained vgg19.ckpt, --no_vgg_loss True, --device_target GPU
-# Afterwards: python precompute_feature_maps.py --ckpt runs/pix2pixhd_512p_feat/E_latest.ckpt
+# Afterwards: python precompute_feature_maps.py --ckpt runs/pix2pixhd_512p_feat/E_latest.ckpt --dataroot DATASET_PATH
+#   (feature clusters for eval_512p_feat.sh, and DATASET_PATH/train_feat/ for train_1024p_feat.sh)
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "Usage: bash scripts/train_512p_feat.sh [DATASET_PATH] [EXTRA FLAGS...]" >&2

@@ -6,6 +6,7 @@ which keeps convolutions on the fast oneDNN path on AVX-512 CPUs (measured ~90x 
 
 import dataclasses
 import os
+import re
 
 
 def _mindspore_version():
@@ -24,6 +25,8 @@ if _mindspore_version() >= (2, 9):
 os.environ.setdefault("GLOG_v", "3")  # MindSpore C++ log level: errors only
 
 import mindspore as ms  # noqa: E402
+
+from src.errors import UserError  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -51,12 +54,66 @@ def _deterministic_configured():
         return False
 
 
+def launcher(environ=None):
+    """How this process was started: ``msrun`` (MindSpore's dynamic cluster, ``MS_ROLE``), ``mpirun`` (OpenMPI,
+    ``OMPI_COMM_WORLD_*``), ``rank_table`` (Ascend, ``RANK_TABLE_FILE`` + ``DEVICE_ID``) or ``single``."""
+    environ = os.environ if environ is None else environ
+    if environ.get("MS_ROLE"):
+        return "msrun"
+    if environ.get("OMPI_COMM_WORLD_RANK") is not None:
+        return "mpirun"
+    if environ.get("RANK_TABLE_FILE") or environ.get("MINDSPORE_HCCL_CONFIG_PATH"):
+        return "rank_table"
+    return "single"
+
+
+def distributed_device_id(environ=None):
+    """The device of this rank in a data-parallel run, or ``None`` to let MindSpore choose.
+
+    msrun negotiates the devices itself. For the other launchers ``mindspore.set_device(target, None)`` means device
+    0 on every rank, so the id is taken from the launcher: OpenMPI's local rank (which
+    ``mindspore.communication`` also copies into ``DEVICE_ID`` when it is imported), or the rank table script's
+    ``DEVICE_ID``.
+    """
+    environ = os.environ if environ is None else environ
+    how = launcher(environ)
+    value = None
+    if how == "mpirun":
+        value = environ.get("OMPI_COMM_WORLD_LOCAL_RANK")
+    elif how == "rank_table":
+        value = environ.get("DEVICE_ID")
+        if value is None:
+            raise UserError(
+                "rank table launch: DEVICE_ID is not set; start the ranks with a script that exports it "
+                "(scripts/run_distribute_train_ascend.sh)"
+            )
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"{how} launch: device id '{value}' is not an integer") from None
+
+
 def init_env(cfg):
     """Set up MindSpore from the config and return a :class:`RunEnv`."""
     target = cfg.device_target
+    if cfg.run_distribute and launcher() == "single":
+        raise UserError(
+            "--run_distribute True needs a launcher that starts one process per device: "
+            "scripts/run_distribute_train.sh (msrun), scripts/run_distribute_train_gpu.sh (mpirun) or "
+            "scripts/run_distribute_train_ascend.sh (rank table)"
+        )
     try:
-        ms.set_device(target, None if cfg.run_distribute else int(cfg.device_id))
-    except RuntimeError:
+        ms.set_device(target, distributed_device_id() if cfg.run_distribute else int(cfg.device_id))
+    except RuntimeError as err:
+        if "Unsupported device target" in str(err):
+            found = re.search(r"only supports one of the (\[[^\]]*\])", str(err))
+            supported = f" (it supports {found.group(1)})" if found else ""
+            raise UserError(
+                f"this MindSpore installation cannot run on {target}{supported}: install the MindSpore package "
+                f"for {target} or pass --device_target CPU"
+            ) from None
         # MindSpore fixes the device once per process (tests build several runs in one process).
         if ms.get_context("device_target") != target:
             raise
@@ -67,7 +124,11 @@ def init_env(cfg):
     if cfg.run_distribute:
         from mindspore.communication import get_group_size, get_rank, init
 
-        init()
+        try:
+            init()
+        except RuntimeError as err:
+            first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+            raise UserError(f"{launcher()} launch: mindspore.communication.init() failed: {first}") from None
         env.rank, env.group_size, env.distributed = get_rank(), get_group_size(), True
         ms.set_auto_parallel_context(
             parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=env.group_size

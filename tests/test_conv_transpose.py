@@ -37,3 +37,22 @@ def test_conv_transpose_matches_definition(k, stride, padding, output_padding):
     assert got.shape == want.shape == (2, 4, (5 - 1) * stride - 2 * padding + k + output_padding,
                                        (6 - 1) * stride - 2 * padding + k + output_padding)  # fmt: skip
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("k,stride,padding,output_padding", [(3, 2, 1, 1), (5, 2, 2, 1)])
+def test_conv_transpose_onnx_export_matches(tmp_path, k, stride, padding, output_padding):
+    """MindSpore writes ConvTranspose ``pads`` in (top, bottom, left, right) order; export.py reorders them to ONNX's
+    (top, left, bottom, right). Asymmetric padding (``output_padding``) is where the two differ."""
+    pytest.importorskip("onnxruntime")
+    from export import export_network, run_exported
+
+    rng = np.random.default_rng(7)
+    layer = conv_transpose2d(3, 4, k, stride, padding, has_bias=True, output_padding=output_padding)
+    layer.weight.set_data(ms.Tensor(rng.standard_normal(tuple(layer.weight.shape)).astype(np.float32)))
+    x = rng.standard_normal((1, 3, 5, 7)).astype(np.float32)
+    path = str(tmp_path / "ct.onnx")
+    export_network(layer, x, path, "ONNX")
+    got = run_exported(path, "ONNX", x)
+    want = layer(ms.Tensor(x)).asnumpy()
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -35,6 +35,34 @@ def test_tiny_network_shapes():
     assert out[0][-1].shape[1] == 1 and out[1][0].shape[2] < out[0][0].shape[2]
 
 
+def _avg_pool_exclude_pad_numpy(x, k=3, s=2, p=1):
+    n, c, h, w = x.shape
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    out = np.zeros((n, c, oh, ow), np.float64)
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = max(i * s - p, 0), max(j * s - p, 0)
+            r1, c1 = min(i * s - p + k, h), min(j * s - p + k, w)
+            out[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    return out
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 12), (1, 2, 7, 9), (1, 1, 2, 5), (1, 1, 1, 1)])
+def test_avg_pool_exclude_pad_export_form_equals_training_form(shape):
+    from src.common.layers import set_export_friendly
+    from src.pix2pixhd.networks import AvgPoolExcludePad
+
+    x = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    pool = AvgPoolExcludePad(3, 2, 1)
+    trained = pool(ms.Tensor(x)).asnumpy()
+    set_export_friendly(pool)
+    exported = pool(ms.Tensor(x)).asnumpy()
+    expected = _avg_pool_exclude_pad_numpy(x.astype(np.float64))
+    assert trained.shape == exported.shape == expected.shape
+    np.testing.assert_allclose(trained, expected, atol=1e-6)
+    np.testing.assert_allclose(exported, expected, atol=1e-6)
+
+
 def test_instance_pool_averages_per_instance():
     from src.pix2pixhd.features import segment_ids
     from src.pix2pixhd.networks import instance_pool
@@ -168,3 +196,259 @@ def test_bad_label_and_missing_instances(tmp_path):
     ds = LabelInstanceDataset(root, "train", label_nc=41, no_instance=True, segments="label", preprocess="none")
     inp, img, seg, idx = ds.get(0, np.random.default_rng(0))
     assert inp.shape == (41, 32, 64) and inp[40].all() and img.shape == (3, 32, 64) and seg.shape == (1, 32, 64)
+
+
+def test_feature_table_round_trip_and_checks(tmp_path):
+    from src.pix2pixhd import features as F
+
+    seg = np.array([[26001, 26001, 7], [24000, 7, 7]], np.int32)
+    plane = np.select([seg == 7, seg == 24000, seg == 26001], [1.0, 2.0, 3.0]).astype(np.float32)
+    fmap = np.stack([plane, -plane])  # 2 channels, constant per region (as after instance-wise pooling)
+    ids, vecs = F.feature_table(fmap, seg[None])
+    assert ids.tolist() == [7, 24000, 26001] and vecs.tolist() == [[1, -1], [2, -2], [3, -3]]
+    path = F.feature_file(tmp_path, "train", "a")
+    F.save_feature_table(path, ids, vecs, "instance")
+    ids2, vecs2 = F.load_feature_table(path, 2, "instance")
+    # rebuilt on a region map of another size (nearest-upscaled, plus an id the table lacks -> zeros)
+    big = np.kron(seg, np.ones((2, 2), np.int32))
+    big[0, 0] = 33000
+    rebuilt = F.feature_map_from_table(ids2, vecs2, big)
+    expected = np.kron(fmap, np.ones((1, 2, 2), np.float32))
+    expected[:, 0, 0] = 0
+    np.testing.assert_array_equal(rebuilt, expected)
+    with pytest.raises(UserError, match="feat_num 3"):
+        F.load_feature_table(path, 3, "instance")
+    with pytest.raises(UserError, match="per instance region, but this run averages per label"):
+        F.load_feature_table(path, 2, "label")
+    with pytest.raises(UserError, match="precompute_feature_maps"):
+        F.load_feature_table(str(tmp_path / "none.npz"), 2, "instance")
+
+
+@pytest.fixture(scope="module")
+def tiny_hd_data(tmp_path_factory):
+    from data.prepare_cityscapes import prepare_pix2pixhd
+    from src.dataset.demo import write_cityscapes_tree
+
+    root = tmp_path_factory.mktemp("hd_unit")
+    write_cityscapes_tree(root / "cs", 2, 1, height=32, width=64, seed=2)
+    prepare_pix2pixhd(str(root / "cs"), str(root / "data"))
+    return str(root / "data")
+
+
+def _hd_cfg(dataroot, **over):
+    from src.config import parse_config
+
+    values = dict(
+        model="pix2pixhd",
+        dataroot=dataroot,
+        label_nc=35,
+        preprocess="none",
+        ngf=4,
+        ndf=4,
+        d_layers=1,
+        num_D=2,
+        n_downsample_global=2,
+        n_blocks_global=1,
+        no_vgg_loss=True,
+        batch_size=1,
+        seed=3,
+    )
+    values.update(over)
+    return parse_config([], overrides=values)
+
+
+def test_load_features_trains_on_precomputed_files(tiny_hd_data):
+    from src.device import init_env
+    from src.pix2pixhd import features as F
+    from src.pix2pixhd.model import Pix2PixHDModel
+
+    cfg = _hd_cfg(tiny_hd_data, instance_feat=True, feat_num=2, load_features=True, no_flip=False)
+    with pytest.raises(UserError, match="precompute_feature_maps"):  # no <phase>_feat files yet
+        Pix2PixHDModel.make_source(cfg, "train")
+    base = Pix2PixHDModel.make_source(_hd_cfg(tiny_hd_data, instance_feat=True), "train", training=False)
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(base.names):  # one random vector per instance, as precompute_feature_maps.py writes
+        seg = base.get(i, rng)[2]
+        ids = np.unique(seg).astype(np.int32)
+        F.save_feature_table(
+            F.feature_file(tiny_hd_data, "train", name), ids, rng.uniform(-1, 1, (len(ids), 2)), "instance"
+        )
+    source = Pix2PixHDModel.make_source(cfg, "train")
+    assert source.columns == ("input", "image", "segments", "features", "index")
+    inp, image, seg, feats, index = source.get(1, np.random.default_rng(5))
+    ids, vecs = F.load_feature_table(F.feature_file(tiny_hd_data, "train", source.names[1]), 2, "instance")
+    for k, v in enumerate(ids):  # the sample's own (possibly flipped) instance map picks each region's vector
+        mask = seg[0] == v
+        if mask.any():
+            np.testing.assert_array_equal(feats[:, mask], np.repeat(vecs[k][:, None], mask.sum(), 1))
+
+    ms.set_seed(3)
+    model = Pix2PixHDModel(cfg, init_env(cfg))
+    assert model.E is None and sorted(model.networks) == ["D", "G"]
+    model.set_train(True)
+    batch = tuple(np.stack([x]) for x in (inp, image, seg, feats, index))
+    before = {p.name: p.asnumpy().copy() for p in model.G.trainable_params()}
+    losses = model.train_step(batch)
+    assert all(np.isfinite(v) for v in losses.values())
+    assert any(not np.array_equal(before[p.name], p.asnumpy()) for p in model.G.trainable_params())
+    # the features reach G: other features give another output
+    out_a = model.generate(batch[0], features=feats[None])
+    out_b = model.generate(batch[0], features=-feats[None])
+    assert np.abs(out_a - out_b).max() > 1e-4
+    assert model.visuals(batch)[1].shape == (1, 3, 32, 64)
+
+
+def test_load_features_config_checks(tmp_path):
+    from src.device import init_env
+    from src.pix2pixhd.model import Pix2PixHDModel, check_config
+
+    with pytest.raises(UserError, match="load_features needs"):
+        check_config(_hd_cfg(str(tmp_path), load_features=True))
+    # a load_features run has no encoder: its clusters come from its load_pretrain run unless it has its own
+    pre = tmp_path / "pre"
+    pre.mkdir()
+    cfg = _hd_cfg(str(tmp_path), instance_feat=True, load_features=True, load_pretrain=str(pre))
+    model = Pix2PixHDModel(cfg, init_env(cfg), training=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    assert model.cluster_path(str(run)) == str(run / "features_clustered_010.npy")
+    np.save(pre / "features_clustered_010.npy", np.zeros((35, 10, 3), np.float32))
+    assert model.cluster_path(str(run)) == str(pre / "features_clustered_010.npy")
+    np.save(run / "features_clustered_010.npy", np.zeros((35, 10, 3), np.float32))
+    assert model.cluster_path(str(run)) == str(run / "features_clustered_010.npy")
+
+
+def test_load_pretrain_fills_global_part_and_matching_discriminator_scales(tmp_path):
+    from src.common.checkpoint import save_network
+    from src.device import init_env
+    from src.pix2pixhd.model import Pix2PixHDModel
+
+    low_cfg = _hd_cfg(str(tmp_path), ngf=8, num_D=2)
+    low = Pix2PixHDModel(low_cfg, init_env(low_cfg))
+    run = tmp_path / "low"
+    run.mkdir()
+    save_network(low.G, str(run / "G_latest.ckpt"), "pix2pixhd", "G")
+    save_network(low.D, str(run / "D_latest.ckpt"), "pix2pixhd", "D")
+    high_cfg = _hd_cfg(str(tmp_path), netG="local", n_blocks_local=1, num_D=3, load_pretrain=str(run))
+    high = Pix2PixHDModel(high_cfg, init_env(high_cfg))
+
+    def scale(model, i):
+        return [p.asnumpy() for p in model.D.get_parameters() if p.name.startswith(f"D.nets.{i}.")]
+
+    # scales by resolution: the 1024p-style D's scales 1, 2 see what the 512p-style D's scales 0, 1 saw
+    for mine, theirs in ((1, 0), (2, 1)):
+        for a, b in zip(scale(high, mine), scale(low, theirs)):
+            np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(scale(high, 0), scale(low, 0)))
+    low_g = {p.name: p.asnumpy() for p in low.G.get_parameters()}
+    for p in high.G.get_parameters():
+        if p.name.startswith("G.model."):
+            np.testing.assert_array_equal(p.asnumpy(), low_g[p.name])
+    # another ndf: the discriminator keeps its initialisation
+    other_cfg = _hd_cfg(str(tmp_path), netG="local", n_blocks_local=1, num_D=3, ndf=8, load_pretrain=str(run))
+    other = Pix2PixHDModel(other_cfg, init_env(other_cfg))
+    assert other.load_pretrained_discriminator(str(run / "D_latest.ckpt")) == []
+
+
+class _CaptureGrads(ms.nn.Cell):
+    """A gradient 'reducer' that records the gradients the step hands to the optimiser."""
+
+    def __init__(self, params, prefix):
+        super().__init__()
+        self.bufs = ms.ParameterTuple(
+            [ms.Parameter(ms.ops.zeros(p.shape, p.dtype), name=f"{prefix}.{i}") for i, p in enumerate(params)]
+        )
+
+    def construct(self, grads):
+        for i in range(len(grads)):
+            ms.ops.assign(self.bufs[i], grads[i])
+        return grads
+
+
+def test_compiled_step_equals_separate_discriminator_passes(tiny_hd_data):
+    """The compiled step (D's real pass shared by the D loss and feature matching) gives the losses and gradients of
+    four separate D passes run eagerly: D(fake) and D(real) for the G loss, D(detached fake) and D(real) for D."""
+    from mindspore import ops
+
+    from src.device import init_env
+    from src.pix2pixhd import features as F
+    from src.pix2pixhd import losses as L
+    from src.pix2pixhd.model import Pix2PixHDModel
+
+    cfg = _hd_cfg(tiny_hd_data, instance_feat=True, feat_num=2, nef=4, n_downsample_E=2, jit=True)
+    ms.set_seed(4)
+    model = Pix2PixHDModel(cfg, init_env(cfg))
+    model.vgg = L.VGG19Features()  # random weights: the VGG term and its gradient take part too
+    model.set_train(True)
+    model.reduce_G = _CaptureGrads(model.opt_G.parameters, "capture_G")
+    model.reduce_D = _CaptureGrads(model.opt_D.parameters, "capture_D")
+    inp, image, seg, index = model.make_source(cfg, "train").get(0, np.random.default_rng(1))
+    label, real = ms.Tensor(inp[None]), ms.Tensor(image[None])
+    ids, n = F.segment_ids(seg[None])
+    ids = ms.Tensor(ids)
+    G, D, E, gan = model.G, model.D, model.E, L.multiscale_gan_loss(False)
+
+    def g_forward(label, real, ids):  # separate passes: D(fake) for the G loss, D(real) for feature matching
+        fake = G(ops.cat((label, E(real, ids, n)), 1))
+        pred_fake, pred_real = D(ops.cat((label, fake), 1)), D(ops.cat((label, real), 1))
+        loss_gan = gan(pred_fake, True)
+        loss_fm = L.feature_matching_loss(pred_fake, pred_real, cfg.num_D, cfg.d_layers, cfg.lambda_feat)
+        loss_vgg = L.vgg_loss(model.vgg, fake, real, cfg.lambda_feat)
+        return loss_gan + loss_fm + loss_vgg, loss_gan, loss_fm, loss_vgg, fake
+
+    def d_forward(label, real, fake):  # and D(detached fake), D(real) again for the D loss
+        loss_fake = gan(D(ops.cat((label, fake), 1)), False)
+        loss_real = gan(D(ops.cat((label, real), 1)), True)
+        return (loss_fake + loss_real) * 0.5, loss_real, loss_fake
+
+    (_, gan_ref, fm_ref, vgg_ref, fake), g_ref = ms.value_and_grad(
+        g_forward, None, model.opt_G.parameters, has_aux=True
+    )(label, real, ids)
+    (_, real_ref, fake_ref), d_ref = ms.value_and_grad(d_forward, None, model.opt_D.parameters, has_aux=True)(
+        label, real, ops.stop_gradient(fake)
+    )
+    losses = model.train_step((inp[None], image[None], seg[None], index[None]))
+    expected = dict(G_GAN=gan_ref, G_GAN_Feat=fm_ref, G_VGG=vgg_ref, D_real=real_ref, D_fake=fake_ref)
+    for k, v in expected.items():
+        assert losses[k] == pytest.approx(float(v.asnumpy()), rel=1e-5), k
+    assert losses["G_VGG"] > 0 and losses["G_GAN_Feat"] > 0
+    for reducer, ref in ((model.reduce_G, g_ref), (model.reduce_D, d_ref)):
+        assert len(reducer.bufs) == len(ref)
+        # the biases of convs followed by instance norm have a true gradient of 0 (float noise in both), so the
+        # absolute tolerance is relative to the network's largest gradient, not the tensor's
+        scale = max(float(np.abs(w.asnumpy()).max()) for w in ref)
+        assert scale > 0
+        for got, want in zip(reducer.bufs, ref):
+            np.testing.assert_allclose(got.asnumpy(), want.asnumpy(), rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_release_of_global_part_restarts_generator_optimizer(tiny_hd_data):
+    """After niter_fix_global epochs G's Adam starts afresh (the reference builds a new one), once: a resumed run
+    whose global part has trained keeps its optimiser state."""
+    from src.device import init_env
+    from src.pix2pixhd.model import Pix2PixHDModel
+
+    cfg = _hd_cfg(tiny_hd_data, netG="local", n_blocks_local=1, niter_fix_global=1)
+    model = Pix2PixHDModel(cfg, init_env(cfg))
+    model.set_train(True)
+    batch = tuple(np.stack([x]) for x in model.make_source(cfg, "train").get(0, np.random.default_rng(0)))
+    opt = model.opt_G
+
+    def state():
+        moments = [m.asnumpy() for m in list(opt.moment1) + list(opt.moment2)]
+        return float(opt.beta1_power.asnumpy()), int(opt.global_step.asnumpy().item()), moments
+
+    model.on_epoch_start(1)
+    model.train_step(batch)
+    beta1_power, step, moments = state()
+    assert beta1_power == pytest.approx(0.5) and step == 1 and any(np.any(m != 0) for m in moments)
+    model.on_epoch_start(2)  # released: a fresh optimiser
+    beta1_power, step, moments = state()
+    assert beta1_power == 1.0 and step == 0 and all(np.all(m == 0) for m in moments)
+    model.train_step(batch)
+    after_one = state()
+    model.frozen_global = True  # as when a resumed run is built, then told its epoch
+    model.on_epoch_start(2)
+    again = state()
+    assert again[0] == after_one[0] == pytest.approx(0.5) and again[1] == 1
+    assert all(np.array_equal(a, b) for a, b in zip(again[2], after_one[2]))

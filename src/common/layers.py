@@ -12,36 +12,21 @@ def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, has_bias=True):
 
 def conv_transpose2d(in_ch, out_ch, kernel_size, stride=1, padding=0, has_bias=True, output_padding=0):
     """``nn.Conv2dTranspose`` with PyTorch's ``padding`` and ``output_padding`` meaning:
-    output = (H - 1) * stride - 2 * padding + kernel_size + output_padding."""
-    if output_padding:
-        return ConvTranspose2dOutputPadding(in_ch, out_ch, kernel_size, stride, padding, output_padding, has_bias)
-    if padding:
-        return nn.Conv2dTranspose(
-            in_ch, out_ch, kernel_size, stride, pad_mode="pad", padding=padding, has_bias=has_bias
-        )
-    return nn.Conv2dTranspose(in_ch, out_ch, kernel_size, stride, pad_mode="valid", has_bias=has_bias)
+    output = (H - 1) * stride - 2 * padding + kernel_size + output_padding.
 
-
-class ConvTranspose2dOutputPadding(nn.Conv2dTranspose):
-    """A transposed conv with PyTorch's ``output_padding``, computed as the full ('valid') transposed conv cropped
-    by ``padding`` at the top/left and ``padding - output_padding`` at the bottom/right.
-
-    MindSpore 2.8's own ``output_padding`` (``pad_mode="pad"``) fills the extra row and column with zeros instead
-    of the kernel's contributions (measured on the CPU; a test compares against the direct definition), which
-    changes the output of every ResNet-style generator. Parameters keep ``nn.Conv2dTranspose``'s names and layout.
+    PyTorch's layer is the full transposed conv cropped by ``padding`` at the top/left and by ``padding -
+    output_padding`` at the bottom/right; that is MindSpore's asymmetric padding ``(top, bottom, left, right)``.
+    MindSpore 2.8's own ``output_padding`` argument fills the extra row and column with zeros instead of the
+    kernel's contributions (measured on the CPU), and cropping a 'valid' output with a slice costs more than the
+    conv on the CPU, so neither is used. tests/test_conv_transpose.py checks this against the definition.
     """
-
-    def __init__(self, in_ch, out_ch, kernel_size, stride, padding, output_padding, has_bias=True):
-        if not 0 <= output_padding <= padding:
-            raise ValueError(f"output_padding {output_padding} must be in [0, padding {padding}]")
-        super().__init__(in_ch, out_ch, kernel_size, stride, pad_mode="valid", has_bias=has_bias)
-        self.crop_begin = int(padding)
-        self.crop_end = int(padding - output_padding)
-
-    def construct(self, x):
-        y = super().construct(x)
-        h, w = y.shape[2], y.shape[3]
-        return y[:, :, self.crop_begin : h - self.crop_end, self.crop_begin : w - self.crop_end]
+    if not 0 <= output_padding <= padding:
+        raise ValueError(f"output_padding {output_padding} must be in [0, padding {padding}]")
+    if padding:
+        end = padding - output_padding
+        pads = padding if end == padding else (padding, end, padding, end)
+        return nn.Conv2dTranspose(in_ch, out_ch, kernel_size, stride, pad_mode="pad", padding=pads, has_bias=has_bias)
+    return nn.Conv2dTranspose(in_ch, out_ch, kernel_size, stride, pad_mode="valid", has_bias=has_bias)
 
 
 class MirrorPad2d(nn.Cell):
@@ -75,8 +60,9 @@ class MirrorPad2d(nn.Cell):
 
 
 def set_export_friendly(net, flag=True):
-    """Switch every layer of ``net`` that has an ``export_friendly`` form (mirror padding, instance norm: MindSpore
-    has no ONNX exporter for MirrorPad or GroupNorm) to that form. Outputs stay the same; training is slower."""
+    """Switch every layer of ``net`` that has an ``export_friendly`` form (mirror padding, instance norm) to that form,
+    built from ops MindSpore's ONNX exporter handles (it has none for MirrorPad). Outputs stay the same; training is
+    slower."""
     for _, cell in net.cells_and_names():
         if hasattr(cell, "export_friendly"):
             cell.export_friendly = flag

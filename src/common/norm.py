@@ -1,7 +1,8 @@
 """Normalisation layers and the factory that picks one by name.
 
-MindSpore 2.8 has no CPU kernel for ``nn.InstanceNorm2d``, so :class:`InstanceNorm2d` is group norm with one group per
-channel (``ops.group_norm``, which has CPU kernels); it runs on every device and is what all three models use.
+MindSpore 2.8 has no CPU kernel for ``nn.InstanceNorm2d``, so :class:`InstanceNorm2d` is batch norm with batch
+statistics over the ``(1, N*C, H, W)`` view (:func:`instance_norm_via_batch_norm`); it runs on every device and is what
+all three models use.
 """
 
 import mindspore as ms
@@ -28,17 +29,36 @@ class InstanceNorm2d(nn.Cell):
             self.beta = ms.Parameter(ops.zeros((1, num_features, 1, 1), ms.float32), name="beta")
 
     def construct(self, x):
-        # group norm with one group per channel is instance norm; it has CPU kernels and, measured on a 64x256x256
-        # map, is 1.4x faster with 40% less memory than the same thing composed from mean/variance ops
-        if self.export_friendly:  # GroupNorm has no ONNX exporter: the same values from mean/variance ops
+        if self.export_friendly:  # for ONNX export: the same values from mean/variance ops
             mean = x.mean(axis=(2, 3), keep_dims=True)
             centred = x - mean
             out = centred / ops.sqrt((centred * centred).mean(axis=(2, 3), keep_dims=True) + self.eps)
         else:
-            out = ops.group_norm(x, x.shape[1], None, None, self.eps)
+            out = instance_norm_via_batch_norm(x, self.eps)
         if self.affine:
             out = out * self.gamma + self.beta
         return out
+
+
+def instance_norm_via_batch_norm(x, eps=1e-5):
+    """Instance norm as batch norm (batch statistics) over ``(1, N*C, H, W)``: each (sample, channel) plane is one
+    "channel". MindSpore's CPU batch norm (oneDNN) is about 4x faster forward+backward than ``ops.group_norm`` with
+    one group per channel (measured: 64x256x256, 23 vs 83 ms).
+
+    Batch norm updates its running-statistics inputs in place; here they are scratch tensors that are thrown away.
+    They must not hold the same values as the affine ``weight`` (ones) and ``bias`` (zeros): in a compiled graph,
+    equal constants of equal shape are merged into one tensor, and the in-place update would then overwrite the
+    scale and shift of this and every other instance norm of that size (measured: wrong losses and gradients under
+    ``jit`` + ``value_and_grad``, right ones in PyNative; tests/test_networks.py checks both modes). The running
+    statistics therefore start at 0.5 and 2.0, values nothing reads in training mode.
+    """
+    n, c, h, w = x.shape
+    scratch_mean = ops.full((n * c,), 0.5, dtype=x.dtype)
+    scratch_var = ops.full((n * c,), 2.0, dtype=x.dtype)
+    weight = ops.ones((n * c,), x.dtype)
+    bias = ops.zeros((n * c,), x.dtype)
+    y = ops.batch_norm(x.reshape(1, n * c, h, w), scratch_mean, scratch_var, weight, bias, True, 0.1, eps)
+    return y.reshape(n, c, h, w)
 
 
 class Identity(nn.Cell):

@@ -3,6 +3,13 @@ features (``precompute_feature_maps.py``), and sampling features from the cluste
 
 Cluster file (``features_clustered_010.npy`` for ``n_clusters`` 10): float32 array ``label_nc x n_clusters x
 feat_num``; rows of a class with fewer clusters (or no instances) are NaN.
+
+Per-image feature file (``<dataroot>/<phase>_feat/<name>.npz``, what the reference's precompute step stores as a
+feature-map image): the encoder's instance-wise averaged output as a table, one row per region of the image:
+``ids`` (int32, the instance ids, or the label ids for ``label_feat`` runs), ``features`` (float32 ``len(ids) x
+feat_num``) and ``segments`` (``"instance"`` or ``"label"``). The map is rebuilt from the image's own instance (or
+label) map at whatever size a run loads it (:func:`feature_map_from_table`), lossless and a few hundred bytes per
+image; regions the table does not know (e.g. too small to survive the encoder run's resizing) get zeros.
 """
 
 import os
@@ -115,3 +122,107 @@ def sample_feature_map(clusters, segments, rng):
         if len(valid):
             out[:, seg == inst_id] = valid[int(rng.integers(len(valid)))][:, None]
     return out
+
+
+FEATURE_FOLDER_SUFFIX = "_feat"
+
+
+def feature_table(feat_map, segments):
+    """One image's pooled ``feat_num x H x W`` map and its ``H x W`` region ids -> (sorted ids int32, ``K x feat_num``
+    float32 features, one row per id)."""
+    seg = np.asarray(segments)
+    if seg.ndim == 3:
+        seg = seg[0]
+    ids, first = np.unique(seg.ravel(), return_index=True)
+    flat = np.asarray(feat_map).reshape(feat_map.shape[0], -1)
+    return ids.astype(np.int32), np.ascontiguousarray(flat[:, first].T.astype(np.float32))
+
+
+def save_feature_table(path, ids, features, segments_kind):
+    """Write a per-image feature file (see the module docstring) atomically."""
+    from src.common.fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                ids=np.asarray(ids, np.int32),
+                features=np.asarray(features, np.float32),
+                segments=np.array(segments_kind),
+            )
+
+
+def load_feature_table(path, feat_num, segments_kind):
+    """Read and check a per-image feature file; a missing or mismatching file is a :class:`UserError`."""
+    if not os.path.isfile(path):
+        raise UserError(
+            f"precomputed feature file not found: {path}; run python precompute_feature_maps.py --ckpt "
+            f"RUN_512P_FEAT/E_latest.ckpt --dataroot DATA (--phase of this split), or train without --load_features"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            ids, feats, kind = data["ids"], data["features"], str(data["segments"])
+    except (OSError, ValueError, KeyError) as err:
+        raise UserError(
+            f"cannot read precomputed feature file {path}: {err}; run precompute_feature_maps.py again"
+        ) from None
+    if feats.ndim != 2 or feats.shape != (len(ids), feat_num):
+        raise UserError(
+            f"precomputed feature file {path} holds features of shape {feats.shape}, but this run needs feat_num "
+            f"{feat_num}; recompute it with the encoder of a run with the same feat_num"
+        )
+    if kind != segments_kind:
+        raise UserError(
+            f"precomputed feature file {path} was averaged per {kind} region, but this run averages per "
+            f"{segments_kind} region (instance_feat / label_feat differ); recompute it"
+        )
+    return ids.astype(np.int64), feats.astype(np.float32)
+
+
+def feature_map_from_table(ids, features, segments):
+    """``feat_num x H x W`` float32 map: each pixel gets the feature row of its region id (zeros if not listed)."""
+    seg = np.asarray(segments)
+    if seg.ndim == 3:
+        seg = seg[0]
+    out = np.zeros((features.shape[1],) + seg.shape, np.float32)
+    if len(ids) == 0:
+        return out
+    pos = np.clip(np.searchsorted(ids, seg), 0, len(ids) - 1)
+    found = ids[pos] == seg
+    out[:, found] = features[pos[found]].T
+    return out
+
+
+def feature_file(dataroot, phase, name):
+    """``<dataroot>/<phase>_feat/<name>.npz``: where precompute_feature_maps.py writes an image's features."""
+    return os.path.join(os.fspath(dataroot), phase + FEATURE_FOLDER_SUFFIX, name + ".npz")
+
+
+class PrecomputedFeatureSource:
+    """A pix2pixHD source with one more column, ``features`` (``feat_num x H x W`` float32), rebuilt from the
+    per-image feature files (``load_features``) on the sample's own (resized, cropped, flipped) region map.
+
+    Samples are ``(input, image, segments, features, index)``.
+    """
+
+    columns = ("input", "image", "segments", "features", "index")
+
+    def __init__(self, base, feat_num, segments_kind):
+        self.base, self.feat_num, self.segments_kind = base, feat_num, segments_kind
+        self.names, self.image_paths = base.names, base.image_paths
+        self.paths = [feature_file(base.dataroot, base.phase, name) for name in self.names]
+        missing = [p for p in self.paths if not os.path.isfile(p)]
+        if missing:
+            raise UserError(
+                f"precomputed feature file not found: {missing[0]} ({len(missing)} of {len(self.paths)} missing); run "
+                f"python precompute_feature_maps.py --ckpt RUN_512P_FEAT/E_latest.ckpt --dataroot "
+                f"{base.dataroot} --phase {base.phase}, or train without --load_features"
+            )
+
+    def __len__(self):
+        return len(self.base)
+
+    def get(self, index, rng):
+        inp, image, seg, idx = self.base.get(index, rng)
+        ids, feats = load_feature_table(self.paths[index], self.feat_num, self.segments_kind)
+        return inp, image, seg, feature_map_from_table(ids, feats, seg), idx

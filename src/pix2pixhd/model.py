@@ -5,8 +5,11 @@ One training step (one ``mindspore.jit`` graph), in the reference's order:
 1. ``fake = G(input [+ E(photo) pooled per instance])``; the G loss against the current D:
    GAN + feature matching + VGG; G (and E) are updated;
 2. D is updated on ``(input, photo)`` as real and ``(input, stop_gradient(fake))`` as fake, loss x 0.5.
+D runs three times per step as in the reference (real, fake, detached fake; see ``_build_step``).
 With ``netG local`` and ``niter_fix_global N``, the first N epochs update only the local enhancer (and E): the
 gradients of the global part are zeroed, and its Adam moments stay zero, so it does not move.
+With ``load_features`` (the reference's 1024p feature recipe) there is no encoder: G's feature input is read from the
+per-image files ``precompute_feature_maps.py`` wrote with another run's encoder (``<dataroot>/<phase>_feat``).
 """
 
 import math
@@ -36,6 +39,16 @@ def uses_features(cfg):
     return bool(cfg.instance_feat or cfg.label_feat)
 
 
+def loads_features(cfg):
+    """``load_features``: G's features come from precomputed per-image files instead of an encoder."""
+    return uses_features(cfg) and bool(cfg.get("load_features", False))
+
+
+def segments_kind(cfg):
+    """The regions features are averaged over: ``instance`` ids, or ``label`` ids for ``label_feat`` alone."""
+    return "label" if (cfg.label_feat and not cfg.instance_feat) else "instance"
+
+
 def check_config(cfg):
     if cfg.label_nc < 0:
         raise UserError(f"label_nc must be >= 0, got {cfg.label_nc}")
@@ -47,6 +60,8 @@ def check_config(cfg):
         raise UserError("label_feat needs label maps (label_nc > 0)")
     if cfg.num_D < 1:
         raise UserError(f"num_D must be >= 1, got {cfg.num_D}")
+    if cfg.get("load_features", False) and not uses_features(cfg):
+        raise UserError("load_features needs --instance_feat True (or --label_feat True): it loads encoded features")
 
 
 def build_generator(cfg):
@@ -136,10 +151,11 @@ class _EvalSet:
         return self.model.generate(x)
 
     def translate(self, item):
-        inp, image, seg, index = item
+        inp, image, seg, index = item[0], item[1], item[2], item[-1]
         rng = np.random.default_rng([int(self.seed), int(index)])
         has_photo = self.source.image_paths is not None
-        fake = self.model.generate(inp[None], seg[None], image[None] if has_photo else None, rng)[0]
+        feats = item[3][None] if len(item) == 5 else None  # load_features: precomputed for this split
+        fake = self.model.generate(inp[None], seg[None], image[None] if has_photo else None, rng, features=feats)[0]
         return self.model.display_input(inp), fake, image if has_photo else None
 
 
@@ -160,7 +176,7 @@ class Pix2PixHDModel(GANModel):
         self.networks = {"G": self.G}
         multiple = self.G.size_multiple
         self.E = None
-        if self.use_features:
+        if self.use_features and not loads_features(cfg):
             self.E = Encoder(cfg.output_nc, cfg.feat_num, cfg.nef, cfg.n_downsample_E, cfg.norm)
             init_weights(self.E, cfg.init_type, cfg.init_gain)
             self.E.update_parameters_name("E.")
@@ -189,6 +205,10 @@ class Pix2PixHDModel(GANModel):
         init_weights(self.D, cfg.init_type, cfg.init_gain)
         self.D.update_parameters_name("D.")
         self.networks["D"] = self.D
+        d_path = pretrain_path(cfg, "D")
+        if cfg.load_pretrain and not (cfg.continue_train or cfg.resume) and os.path.isdir(cfg.load_pretrain):
+            if os.path.isfile(d_path):
+                self.load_pretrained_discriminator(d_path)
         g_params = list(self.G.trainable_params()) + (list(self.E.trainable_params()) if self.E else [])
         self.opt_G = make_adam(g_params, cfg.lr, cfg.beta1, cfg.beta2, "opt_G")
         self.opt_D = make_adam(self.D.trainable_params(), cfg.lr, cfg.beta1, cfg.beta2, "opt_D")
@@ -227,22 +247,85 @@ class Pix2PixHDModel(GANModel):
             assign(own[name], params[name])
         return len(needed)
 
+    def load_pretrained_discriminator(self, path):
+        """Initialise D's scales from a lower-resolution run's D, matched by the resolution they see (as the
+        reference, whose scale names count from the coarsest): with ``num_D`` 3 here and 2 there, our scales 1 and 2
+        (1/2 and 1/4 of 2048x1024) get that run's scales 0 and 1 (1/1 and 1/2 of 1024x512); the finest scale keeps
+        its initialisation. A scale whose shapes differ (other ndf, n_layers_D or inputs) is left as initialised.
+        Returns the indices of the scales loaded."""
+        from src.common.checkpoint import read_checkpoint
+        from src.common.tensors import assign
+
+        params = read_checkpoint(path)
+        theirs = {int(k.split(".")[2]) for k in params if k.startswith("D.nets.")}
+        shift = self.cfg.num_D - (max(theirs) + 1 if theirs else 0)
+        loaded = []
+        for i in range(self.cfg.num_D):
+            own = [p for p in self.D.get_parameters() if p.name.startswith(f"D.nets.{i}.")]
+            if i - shift not in theirs:
+                continue
+            names = [p.name.replace(f"D.nets.{i}.", f"D.nets.{i - shift}.", 1) for p in own]
+            if all(n in params and tuple(params[n].shape) == tuple(p.shape) for n, p in zip(names, own)):
+                for n, p in zip(names, own):
+                    assign(p, params[n])
+                loaded.append(i)
+        return loaded
+
     # ----- training
     def on_epoch_start(self, epoch):
-        """Called by the trainer before each epoch: the global generator is frozen for ``niter_fix_global`` epochs."""
+        """Called by the trainer before each epoch: the global generator is frozen for ``niter_fix_global`` epochs.
+
+        When it is released, G's optimiser starts afresh, as the reference does (it builds a new Adam over all of G
+        and E): moments zero and bias correction from step 1. Otherwise the global part's first updates would use
+        the bias correction of a late step with moments that start at zero, about 16x the learning rate with
+        beta1 0.5. A resumed run whose global part has trained already (non-zero moments) keeps its state."""
+        was_frozen = self.frozen_global
         self.frozen_global = self.cfg.netG == "local" and epoch <= self.cfg.niter_fix_global
+        if was_frozen and not self.frozen_global and self.optimizers and not self._global_part_trained():
+            self._restart_optimizer_G()
+
+    def _global_part_trained(self):
+        opt = self.opt_G
+        return any(np.any(m.asnumpy() != 0) for m, frozen in zip(opt.moment1, self.global_mask) if frozen)
+
+    def _restart_optimizer_G(self):
+        from src.common.tensors import assign
+
+        opt = self.opt_G
+        for m in list(opt.moment1) + list(opt.moment2):
+            assign(m, np.zeros(m.shape, np.float32))
+        assign(opt.beta1_power, np.ones(opt.beta1_power.shape, np.float32))
+        assign(opt.beta2_power, np.ones(opt.beta2_power.shape, np.float32))
+        assign(opt.global_step, np.zeros(opt.global_step.shape, np.int32))
 
     def _build_step(self, num_segments, frozen):
+        """The jit train step (see the module docstring). D runs three times, as in the reference: on the real
+        input (its features serve the D loss and, as constants, G's feature matching), on the fake for the G loss,
+        and on the detached fake for the D loss. All passes see the same D weights (D is updated last), and the D
+        gradient is the sum of the real and fake halves' gradients, as for the whole D loss; a test compares the
+        step's losses and gradients with four separate passes.
+
+        Sharing the fake pass too would need two different backward passes through one forward (to the image for
+        G, to D's weights for D), i.e. ``mindspore.vjp`` of the multi-output D, which MindSpore 2.8 does not
+        compile inside ``jit`` (README, "pix2pixHD: differences from the reference").
+        """
         cfg, G, D, E, vgg = self.cfg, self.G, self.D, self.E, self.vgg
         gan_loss = multiscale_gan_loss(cfg.no_lsgan or cfg.gan_mode == "vanilla")
-        use_fm, use_feat = not cfg.no_ganFeat_loss, self.use_features
+        use_fm, encode, load = not cfg.no_ganFeat_loss, E is not None, loads_features(cfg)
         num_D, n_layers_D, lambda_feat = cfg.num_D, cfg.d_layers, cfg.lambda_feat
         opt_G, opt_D, reduce_G, reduce_D = self.opt_G, self.opt_D, self.reduce_G, self.reduce_D
         mask = self.global_mask if frozen else tuple(False for _ in self.global_mask)
 
-        def g_forward(label, real, ids):
-            if use_feat:
+        def d_real_forward(label, real):
+            pred_real = D(ops.cat((label, real), 1))
+            loss_real = gan_loss(pred_real, True)
+            return loss_real * 0.5, loss_real, pred_real
+
+        def g_forward(label, real, ids, feat, pred_real):
+            if encode:
                 g_in = ops.cat((label, E(real, ids, num_segments)), 1)
+            elif load:
+                g_in = ops.cat((label, feat), 1)
             else:
                 g_in = label
             fake = G(g_in)
@@ -251,19 +334,18 @@ class Pix2PixHDModel(GANModel):
             zero = ops.zeros((), ms.float32)
             loss_fm, loss_vgg = zero, zero
             if use_fm:
-                pred_real = D(ops.cat((label, real), 1))
                 loss_fm = feature_matching_loss(pred_fake, pred_real, num_D, n_layers_D, lambda_feat)
             if vgg is not None:
                 loss_vgg = vgg_loss(vgg, fake, real, lambda_feat)
             return loss_gan + loss_fm + loss_vgg, loss_gan, loss_fm, loss_vgg, fake
 
-        def d_forward(label, real, fake):
+        def d_fake_forward(label, fake):
             loss_fake = gan_loss(D(ops.cat((label, fake), 1)), False)
-            loss_real = gan_loss(D(ops.cat((label, real), 1)), True)
-            return (loss_fake + loss_real) * 0.5, loss_real, loss_fake
+            return loss_fake * 0.5, loss_fake
 
+        grad_d_real = ms.value_and_grad(d_real_forward, None, opt_D.parameters, has_aux=True)
         grad_g = ms.value_and_grad(g_forward, None, opt_G.parameters, has_aux=True)
-        grad_d = ms.value_and_grad(d_forward, None, opt_D.parameters, has_aux=True)
+        grad_d_fake = ms.value_and_grad(d_fake_forward, None, opt_D.parameters, has_aux=True)
 
         def apply_mask(grads):
             out = ()
@@ -274,15 +356,19 @@ class Pix2PixHDModel(GANModel):
                     out = out + (grads[i],)
             return out
 
-        def step(label, real, ids):
-            (loss_g, loss_gan, loss_fm, loss_vgg, fake), grads_g = grad_g(label, real, ids)
+        def step(label, real, ids, feat):
+            (_, loss_real, pred_real), grads_real = grad_d_real(label, real)
+            (loss_g, loss_gan, loss_fm, loss_vgg, fake), grads_g = grad_g(label, real, ids, feat, pred_real)
             if frozen:
                 grads_g = apply_mask(grads_g)
             loss_g = ops.depend(loss_g, opt_G(reduce_G(grads_g)))
             fake = ops.depend(fake, loss_g)
-            (loss_d, loss_real, loss_fake), grads_d = grad_d(label, real, ops.stop_gradient(fake))
-            loss_d = ops.depend(loss_d, opt_D(reduce_D(grads_d)))
-            loss_real = ops.depend(loss_real, loss_d)
+            (_, loss_fake), grads_fake = grad_d_fake(label, ops.stop_gradient(fake))
+            grads_d = ()
+            for i in range(len(grads_fake)):
+                grads_d = grads_d + (grads_fake[i] + grads_real[i],)
+            loss_fake = ops.depend(loss_fake, opt_D(reduce_D(grads_d)))
+            loss_real = ops.depend(loss_real, loss_fake)
             loss_gan = ops.depend(loss_gan, loss_g)
             return loss_gan, loss_fm, loss_vgg, loss_real, loss_fake
 
@@ -290,24 +376,28 @@ class Pix2PixHDModel(GANModel):
 
     @staticmethod
     def make_source(cfg, phase, training=True):
+        """The label/instance/photo dataset; with ``load_features`` (training, or eval with ``use_encoded_image``)
+        samples carry the precomputed feature map as a fourth column before the index."""
         from src.dataset.label_instance import LabelInstanceDataset
 
         check_config(cfg)
         multiple = build_size_multiple(cfg)
-        return LabelInstanceDataset(
+        load = loads_features(cfg) and (training or cfg.use_encoded_image)
+        source = LabelInstanceDataset(
             cfg.dataroot,
             phase,
             label_nc=cfg.label_nc,
             no_instance=cfg.no_instance,
-            segments="label" if (cfg.label_feat and not cfg.instance_feat) else "instance",
+            segments=segments_kind(cfg),
             preprocess=cfg.preprocess,
             load_size=cfg.load_size,
             crop_size=cfg.crop_size,
             no_flip=cfg.no_flip or not training,
             size_multiple=multiple,
             max_dataset_size=cfg.max_dataset_size or None,
-            need_image=training or (uses_features(cfg) and cfg.use_encoded_image),
+            need_image=training or (uses_features(cfg) and cfg.use_encoded_image and not loads_features(cfg)),
         )
+        return F.PrecomputedFeatureSource(source, cfg.feat_num, segments_kind(cfg)) if load else source
 
     def example_batch(self, batch_size, height, width, seed=0):
         """A random batch (for benchmark.py): random label map with a few instances, random photo."""
@@ -327,19 +417,25 @@ class Pix2PixHDModel(GANModel):
             inputs.append(encode_label_input(label, inst, self.cfg.label_nc, self.cfg.no_instance))
             segs.append(inst[None].astype(np.int32))
         images = rng.uniform(-1, 1, (batch_size, self.cfg.output_nc, height, width)).astype(np.float32)
-        return np.stack(inputs), images, np.stack(segs), np.arange(batch_size, dtype=np.int32)
+        index = np.arange(batch_size, dtype=np.int32)
+        if loads_features(self.cfg):
+            feats = rng.uniform(-1, 1, (batch_size, self.cfg.feat_num, height, width)).astype(np.float32)
+            return np.stack(inputs), images, np.stack(segs), feats, index
+        return np.stack(inputs), images, np.stack(segs), index
 
     def train_step(self, batch):
-        """One G (+E) and one D update on a batch ``(input, image, segments, index)``; returns the named losses."""
+        """One G (+E) and one D update on a batch ``(input, image, segments[, features], index)``; returns the named
+        losses."""
         label, real = ms.Tensor(batch[0]), ms.Tensor(batch[1])
-        if self.use_features:
+        if self.E is not None:
             ids, num_segments = F.segment_ids(batch[2])
         else:
             ids, num_segments = np.zeros((1,), np.int32), 0
+        feat = np.asarray(batch[3], np.float32) if loads_features(self.cfg) else np.zeros((1,), np.float32)
         key = (num_segments, self.frozen_global)
         if key not in self._steps:
             self._steps[key] = self._build_step(num_segments, self.frozen_global)
-        losses = self._steps[key](label, real, ms.Tensor(ids))
+        losses = self._steps[key](label, real, ms.Tensor(ids), ms.Tensor(feat))
         return {k: float(v.asnumpy()) for k, v in zip(self.loss_names, losses)}
 
     # ----- inference
@@ -359,20 +455,24 @@ class Pix2PixHDModel(GANModel):
         clusters (zeros when there are none loaded, e.g. in the benchmark)."""
         seg = np.asarray(segments)
         encode = self.cfg.use_encoded_image if encode is None else encode
-        if encode and image is not None:
+        if encode and image is not None and self.E is not None:
             return self.encode_features(image, seg)
         if self.clusters is None:
             return np.zeros((seg.shape[0], self.cfg.feat_num) + seg.shape[-2:], np.float32)
         rng = rng or np.random.default_rng(int(self.cfg.seed))
         return np.stack([F.sample_feature_map(self.clusters, s, rng) for s in seg])
 
-    def generate(self, inp, segments=None, image=None, rng=None, encode=None):
-        """Translate label inputs (``N x C x H x W`` as the dataset makes them); returns a NumPy array."""
+    def generate(self, inp, segments=None, image=None, rng=None, encode=None, features=None):
+        """Translate label inputs (``N x C x H x W`` as the dataset makes them); returns a NumPy array.
+
+        With features: ``features`` when given (precomputed), else :meth:`feature_map`."""
         inp = np.asarray(inp, np.float32)
         if self.use_features:
-            if segments is None:
-                segments = np.zeros((inp.shape[0], 1) + inp.shape[2:], np.int32)
-            inp = np.concatenate([inp, self.feature_map(segments, image, rng, encode)], 1)
+            if features is None:
+                if segments is None:
+                    segments = np.zeros((inp.shape[0], 1) + inp.shape[2:], np.int32)
+                features = self.feature_map(segments, image, rng, encode)
+            inp = np.concatenate([inp, np.asarray(features, np.float32)], 1)
         if not hasattr(self, "_gen"):
             G = self.G
 
@@ -391,7 +491,8 @@ class Pix2PixHDModel(GANModel):
         return rgb.transpose(2, 0, 1) / 127.5 - 1.0
 
     def visuals(self, batch):
-        fake = self.generate(batch[0], batch[2], batch[1], encode=True)  # training samples: the photo's features
+        feats = batch[3] if len(batch) == 5 else None  # load_features: the precomputed ones
+        fake = self.generate(batch[0], batch[2], batch[1], encode=True, features=feats)  # else the photo's features
         shown = np.stack([self.display_input(x) for x in batch[0]])
         return [shown, fake, batch[1]]
 
@@ -408,14 +509,29 @@ class Pix2PixHDModel(GANModel):
         if not self.use_features:
             return
         folder, base = os.path.split(os.path.abspath(ckpt_path))
-        e_path = os.path.join(folder, "E" + base[1:])
-        if not os.path.isfile(e_path):
-            raise UserError(f"encoder checkpoint {e_path} not found next to {ckpt_path}; the run used features")
-        ckpt.load_network(self.E, e_path, self.cfg.model, "E")
+        if self.E is not None:
+            e_path = os.path.join(folder, "E" + base[1:])
+            if not os.path.isfile(e_path):
+                raise UserError(f"encoder checkpoint {e_path} not found next to {ckpt_path}; the run used features")
+            ckpt.load_network(self.E, e_path, self.cfg.model, "E")
         if not self.cfg.use_encoded_image:
-            path = self.cfg.cluster_path or os.path.join(folder, F.cluster_file_name(self.cfg.n_clusters))
-            self.clusters = F.load_clusters(path, self.cfg.label_nc, self.cfg.feat_num)
-            log(f"feature clusters: {path}")
+            self.clusters = F.load_clusters(self.cluster_path(folder), self.cfg.label_nc, self.cfg.feat_num)
+            log(f"feature clusters: {self.cluster_path(folder)}")
+
+    def cluster_path(self, run_dir):
+        """``cluster_path``, else the run's own cluster file; a ``load_features`` run has no encoder, so it falls
+        back to the file of its ``load_pretrain`` run (whose encoder made the features it trained on)."""
+        if self.cfg.cluster_path:
+            return self.cfg.cluster_path
+        name = F.cluster_file_name(self.cfg.n_clusters)
+        own = os.path.join(run_dir, name)
+        if self.E is None and not os.path.isfile(own) and self.cfg.load_pretrain:
+            pretrain_dir = self.cfg.load_pretrain
+            if not os.path.isdir(pretrain_dir):
+                pretrain_dir = os.path.dirname(pretrain_dir)
+            if os.path.isfile(os.path.join(pretrain_dir, name)):
+                return os.path.join(pretrain_dir, name)
+        return own
 
     def translate_file(self, path):
         """eval.py --input: one label id map at its own size -> (input picture, output), CHW in [-1, 1].
@@ -484,7 +600,7 @@ class Pix2PixHDModel(GANModel):
 
 def build_size_multiple(cfg):
     g = 2 ** (cfg.n_downsample_global + (cfg.n_local_enhancers if cfg.netG == "local" else 0))
-    if uses_features(cfg):
+    if uses_features(cfg) and not loads_features(cfg):
         e = 2**cfg.n_downsample_E
         return g * e // math.gcd(g, e)
     return g

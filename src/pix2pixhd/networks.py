@@ -13,7 +13,8 @@ Layouts follow the paper (Wang et al., CVPR 2018) and the behaviour of its refer
   branch downsamples its full-resolution input once, adds the coarser output and upsamples.
 - ``Encoder``: an encoder-decoder whose output is averaged over each instance (``instance_pool``).
 - ``MultiscaleDiscriminator``: ``num_D`` PatchGANs returning every block's features, on the input downsampled by
-  ``AvgPool2d(3, 2, padding 1, count_include_pad=False)`` between scales.
+  ``AvgPool2d(3, 2, padding 1, count_include_pad=False)`` between scales (:class:`AvgPoolExcludePad`, which has an
+  ONNX-exportable form).
 """
 
 from mindspore import nn, ops
@@ -34,8 +35,34 @@ def conv_transpose_up(in_ch, out_ch):
     return conv_transpose2d(in_ch, out_ch, 3, 2, 1, has_bias=True, output_padding=1)
 
 
+class AvgPoolExcludePad(nn.Cell):
+    """``AvgPool2d(kernel, stride, padding, count_include_pad=False)``: the mean over the window's pixels that lie
+    inside the image.
+
+    Training and inference use MindSpore's pooling (which lowers to AvgPool3D). AvgPool3D has no ONNX exporter, so
+    with ``export_friendly`` set (``src.common.layers.set_export_friendly``, as export.py does for ONNX) the same
+    values are computed as (zero-pad, average pool without padding) divided by the same pooling of a zero-padded
+    map of ones, i.e. the window sum over the number of valid pixels; both ops export (Pad, AveragePool). A test
+    compares the two forms.
+    """
+
+    def __init__(self, kernel_size=3, stride=2, padding=1):
+        super().__init__()
+        self.pool = nn.AvgPool2d(kernel_size, stride, pad_mode="pad", padding=padding, count_include_pad=False)
+        self.zero_pad = nn.Pad(((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="CONSTANT")
+        self.pool_valid = nn.AvgPool2d(kernel_size, stride, pad_mode="valid")
+        self.export_friendly = False
+
+    def construct(self, x):
+        if not self.export_friendly:
+            return self.pool(x)
+        valid = self.pool_valid(self.zero_pad(ops.ones_like(x[:, :1])))  # fraction of the window inside the image
+        return self.pool_valid(self.zero_pad(x)) / valid
+
+
 def downsample_avg():
-    return nn.AvgPool2d(3, 2, pad_mode="pad", padding=1, count_include_pad=False)
+    """Average pooling 3, stride 2, padding 1, padding excluded from the mean (between D scales and G levels)."""
+    return AvgPoolExcludePad(3, 2, 1)
 
 
 class ResnetBlock(nn.Cell):
