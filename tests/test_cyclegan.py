@@ -223,6 +223,55 @@ def test_steps_change_all_four_networks():
     assert losses["idt_A"] == 0.0 and np.isfinite(losses["G_A"])
 
 
+class _CaptureGrads(ms.nn.Cell):
+    """A gradient 'reducer' that records the gradients the step hands to the optimiser."""
+
+    def __init__(self, params):
+        super().__init__()
+        self.bufs = ms.ParameterTuple(
+            [ms.Parameter(ms.ops.zeros(p.shape, p.dtype), name=f"capture.{i}") for i, p in enumerate(params)]
+        )
+
+    def construct(self, grads):
+        for i in range(len(grads)):
+            ms.ops.assign(self.bufs[i], grads[i])
+        return grads
+
+
+@pytest.mark.parametrize("lambda_idt", [0.5, 0.0])
+def test_generator_step_equals_one_backward_pass_of_the_whole_loss(lambda_idt):
+    """The compiled G step sums the gradients of three loss groups (A cycle, B cycle, identity); they must equal the
+    gradient of the whole CycleGAN G loss taken in one pass, as the reference does, and so must the losses."""
+    from src.common.losses import l1_loss, make_gan_loss
+
+    m = _model(lambda_idt=lambda_idt, jit=True)
+    m.reduce_G = _CaptureGrads(m.opt_G.parameters)
+    m._g_step, m._d_step = (ms.jit(f) for f in m._build_steps())
+    G_A, G_B, D_A, D_B, gan = m.G_A, m.G_B, m.D_A, m.D_B, make_gan_loss(m.cfg.gan_mode)
+    real_a, real_b, _ = (ms.Tensor(x) for x in _batch(3))
+
+    def whole(real_a, real_b):
+        fake_b, fake_a = G_A(real_a), G_B(real_b)
+        terms = (
+            gan(D_A(fake_b), True),
+            l1_loss(G_B(fake_b), real_a) * 10.0,
+            l1_loss(G_A(real_b), real_b) * 10.0 * lambda_idt,
+            gan(D_B(fake_a), True),
+            l1_loss(G_A(fake_a), real_b) * 10.0,
+            l1_loss(G_B(real_a), real_a) * 10.0 * lambda_idt,
+        )
+        return terms[0] + terms[1] + terms[2] + terms[3] + terms[4] + terms[5], terms
+
+    (_, want_losses), want = ms.value_and_grad(whole, None, m.opt_G.parameters, has_aux=True)(real_a, real_b)
+    _, losses, _, _ = m._g_step(real_a, real_b)
+    np.testing.assert_allclose([float(v.asnumpy()) for v in losses[:6]], [float(v.asnumpy()) for v in want_losses],
+                               rtol=1e-5, atol=1e-7)  # fmt: skip
+    scale = max(float(np.abs(w.asnumpy()).max()) for w in want)
+    assert scale > 0 and len(want) == len(m.reduce_G.bufs)
+    for got, w in zip(m.reduce_G.bufs, want):
+        np.testing.assert_allclose(got.asnumpy(), w.asnumpy(), rtol=1e-4, atol=1e-5 * scale)
+
+
 def test_knowledge_distillation_changes_only_the_student(tmp_path, capsys):
     teacher = _model(ngf=8)
     for net in ("G_A", "G_B"):

@@ -14,3 +14,15 @@ def assign(param, value):
     value = value.asnumpy() if isinstance(value, ms.Tensor) else np.asarray(value)
     value = value.astype(ms.dtype_to_nptype(param.dtype), copy=False).reshape(param.shape)
     param.copy_(ms.Tensor(value))
+
+
+def wait_for_step(last_output):
+    """Block until a compiled train step has finished, by reading ``last_output``: a small tensor that depends on
+    the step's final optimiser update. Call it before reading any other output of the step.
+
+    Measured on MindSpore 2.8 CPU (per-thread CPU times of the process): when Python first reads an output that is
+    ready early in the step (a loss, a generated image) and then waits for the rest, the main thread spins on a core
+    while the kernels run; on 2 cores that made the CycleGAN resnet_9blocks step at 256x256 take 27 s instead of
+    17 s. Waiting on the step's last output sleeps instead.
+    """
+    return last_output.asnumpy()

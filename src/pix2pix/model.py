@@ -16,6 +16,7 @@ from src.common.init import count_params, init_weights
 from src.common.losses import l1_loss, make_gan_loss
 from src.common.model_base import GANModel
 from src.common.optim import make_adam, make_grad_reducer
+from src.common.tensors import wait_for_step
 from src.common.unet import UnetGenerator, check_unet_size
 
 
@@ -120,6 +121,7 @@ class Pix2PixModel(GANModel):
         """One D and one G update on a batch ``(A, B, index)``; returns the named losses as floats."""
         real_a, real_b = ms.Tensor(batch[0]), ms.Tensor(batch[1])
         losses = self._step(real_a, real_b)
+        wait_for_step(losses[2])  # G's loss: the step's last output
         return {k: float(v.asnumpy()) for k, v in zip(self.loss_names, losses)}
 
     # ----- inference

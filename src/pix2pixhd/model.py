@@ -22,6 +22,7 @@ from mindspore import nn, ops
 from src.common.init import count_params, init_weights
 from src.common.model_base import GANModel
 from src.common.optim import make_adam, make_grad_reducer
+from src.common.tensors import wait_for_step
 from src.errors import UserError
 from src.pix2pixhd import features as F
 from src.pix2pixhd.losses import VGG19Features, feature_matching_loss, load_vgg19, multiscale_gan_loss, vgg_loss
@@ -436,6 +437,7 @@ class Pix2PixHDModel(GANModel):
         if key not in self._steps:
             self._steps[key] = self._build_step(num_segments, self.frozen_global)
         losses = self._steps[key](label, real, ms.Tensor(ids), ms.Tensor(feat))
+        wait_for_step(losses[4])  # D_fake: depends on D's update, the step's last
         return {k: float(v.asnumpy()) for k, v in zip(self.loss_names, losses)}
 
     # ----- inference
