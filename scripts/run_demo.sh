@@ -2,7 +2,7 @@
 # The built-in demo, nothing downloaded: synthetic street scenes -> pix2pix (labels -> photo) on the CPU -> eval report.
 # Usage: bash scripts/run_demo.sh [OUTPUT_DIR] [MAX_STEPS]
 #   OUTPUT_DIR  where data and the run go (default: ./demo)
-#   MAX_STEPS   training steps (default: 1200, about 6 minutes on 2 CPU cores)
+#   MAX_STEPS   training steps (default: 1200, about 3 minutes on 2 CPU cores)
 set -euo pipefail
 if [ $# -gt 2 ]; then
   echo "Usage: bash scripts/run_demo.sh [OUTPUT_DIR] [MAX_STEPS]" >&2
