@@ -22,6 +22,7 @@ from src.cyclegan.resnet import MirrorPad2d, ResnetBlock, ResnetGenerator
 from src.dataset.unaligned import UnalignedDataset
 from src.device import init_env
 from src.errors import UserError
+from tests.grad_capture import CaptureGrads
 
 # A tiny CycleGAN: 32x32 crops, ResNet generator with 2 blocks, 4 filters, a pool of 2 so it fills within a few steps.
 TINY_CG = dict(
@@ -223,21 +224,6 @@ def test_steps_change_all_four_networks():
     assert losses["idt_A"] == 0.0 and np.isfinite(losses["G_A"])
 
 
-class _CaptureGrads(ms.nn.Cell):
-    """A gradient 'reducer' that records the gradients the step hands to the optimiser."""
-
-    def __init__(self, params):
-        super().__init__()
-        self.bufs = ms.ParameterTuple(
-            [ms.Parameter(ms.ops.zeros(p.shape, p.dtype), name=f"capture.{i}") for i, p in enumerate(params)]
-        )
-
-    def construct(self, grads):
-        for i in range(len(grads)):
-            ms.ops.assign(self.bufs[i], grads[i])
-        return grads
-
-
 @pytest.mark.parametrize("lambda_idt", [0.5, 0.0])
 def test_generator_step_equals_one_backward_pass_of_the_whole_loss(lambda_idt):
     """The compiled G step sums the gradients of three loss groups (A cycle, B cycle, identity); they must equal the
@@ -245,7 +231,7 @@ def test_generator_step_equals_one_backward_pass_of_the_whole_loss(lambda_idt):
     from src.common.losses import l1_loss, make_gan_loss
 
     m = _model(lambda_idt=lambda_idt, jit=True)
-    m.reduce_G = _CaptureGrads(m.opt_G.parameters)
+    m.reduce_G = CaptureGrads(m.opt_G.parameters, "capture_G")
     m._g_step, m._d_step = (ms.jit(f) for f in m._build_steps())
     G_A, G_B, D_A, D_B, gan = m.G_A, m.G_B, m.D_A, m.D_B, make_gan_loss(m.cfg.gan_mode)
     real_a, real_b, _ = (ms.Tensor(x) for x in _batch(3))

@@ -6,6 +6,7 @@ import pytest
 
 from src.common.init import count_params
 from src.errors import UserError
+from tests.grad_capture import CaptureGrads
 
 
 def test_global_generator_reference_parameter_count():
@@ -350,21 +351,6 @@ def test_load_pretrain_fills_global_part_and_matching_discriminator_scales(tmp_p
     assert other.load_pretrained_discriminator(str(run / "D_latest.ckpt")) == []
 
 
-class _CaptureGrads(ms.nn.Cell):
-    """A gradient 'reducer' that records the gradients the step hands to the optimiser."""
-
-    def __init__(self, params, prefix):
-        super().__init__()
-        self.bufs = ms.ParameterTuple(
-            [ms.Parameter(ms.ops.zeros(p.shape, p.dtype), name=f"{prefix}.{i}") for i, p in enumerate(params)]
-        )
-
-    def construct(self, grads):
-        for i in range(len(grads)):
-            ms.ops.assign(self.bufs[i], grads[i])
-        return grads
-
-
 def test_compiled_step_equals_separate_discriminator_passes(tiny_hd_data):
     """The compiled step (D's real pass shared by the D loss and feature matching) gives the losses and gradients of
     four separate D passes run eagerly: D(fake) and D(real) for the G loss, D(detached fake) and D(real) for D."""
@@ -380,8 +366,8 @@ def test_compiled_step_equals_separate_discriminator_passes(tiny_hd_data):
     model = Pix2PixHDModel(cfg, init_env(cfg))
     model.vgg = L.VGG19Features()  # random weights: the VGG term and its gradient take part too
     model.set_train(True)
-    model.reduce_G = _CaptureGrads(model.opt_G.parameters, "capture_G")
-    model.reduce_D = _CaptureGrads(model.opt_D.parameters, "capture_D")
+    model.reduce_G = CaptureGrads(model.opt_G.parameters, "capture_G")
+    model.reduce_D = CaptureGrads(model.opt_D.parameters, "capture_D")
     inp, image, seg, index = model.make_source(cfg, "train").get(0, np.random.default_rng(1))
     label, real = ms.Tensor(inp[None]), ms.Tensor(image[None])
     ids, n = F.segment_ids(seg[None])

@@ -55,3 +55,11 @@ def make_grad_reducer(params, env):
     if env is not None and env.distributed:
         return nn.DistributedGradReducer(params, mean=True, degree=env.group_size)
     return IdentityReducer()
+
+
+def add_grads(x, y):
+    """Element-wise sum of two gradient tuples (inside a compiled step: the gradients of two loss parts)."""
+    out = ()
+    for i in range(len(x)):
+        out = out + (x[i] + y[i],)
+    return out

@@ -25,7 +25,7 @@ from src.common.init import count_params, init_weights
 from src.common.layers import set_export_friendly
 from src.common.losses import l1_loss, make_gan_loss
 from src.common.model_base import GANModel
-from src.common.optim import make_adam, make_grad_reducer
+from src.common.optim import add_grads, make_adam, make_grad_reducer
 from src.common.tensors import wait_for_step
 from src.common.unet import UnetGenerator, check_unet_size
 from src.cyclegan.macs import count_macs, format_count
@@ -259,12 +259,6 @@ class CycleGANModel(GANModel):
 
         grad_cycle_a = ms.value_and_grad(cycle_a_forward, None, opt_G.parameters, has_aux=True)
         grad_cycle_b = ms.value_and_grad(cycle_b_forward, None, opt_G.parameters, has_aux=True)
-
-        def add_grads(x, y):
-            out = ()
-            for i in range(len(x)):
-                out = out + (x[i] + y[i],)
-            return out
 
         if lambda_idt > 0:
             grad_identity_terms = ms.value_and_grad(identity_forward, None, opt_G.parameters, has_aux=True)

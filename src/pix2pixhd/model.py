@@ -21,7 +21,7 @@ from mindspore import nn, ops
 
 from src.common.init import count_params, init_weights
 from src.common.model_base import GANModel
-from src.common.optim import make_adam, make_grad_reducer
+from src.common.optim import add_grads, make_adam, make_grad_reducer
 from src.common.tensors import wait_for_step
 from src.errors import UserError
 from src.pix2pixhd import features as F
@@ -365,10 +365,7 @@ class Pix2PixHDModel(GANModel):
             loss_g = ops.depend(loss_g, opt_G(reduce_G(grads_g)))
             fake = ops.depend(fake, loss_g)
             (_, loss_fake), grads_fake = grad_d_fake(label, ops.stop_gradient(fake))
-            grads_d = ()
-            for i in range(len(grads_fake)):
-                grads_d = grads_d + (grads_fake[i] + grads_real[i],)
-            loss_fake = ops.depend(loss_fake, opt_D(reduce_D(grads_d)))
+            loss_fake = ops.depend(loss_fake, opt_D(reduce_D(add_grads(grads_fake, grads_real))))
             loss_real = ops.depend(loss_real, loss_fake)
             loss_gan = ops.depend(loss_gan, loss_g)
             return loss_gan, loss_fm, loss_vgg, loss_real, loss_fake
