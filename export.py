@@ -104,6 +104,7 @@ def export_network(net, x, out_path, file_format):
 
 def run(argv=None):
     from eval import load_generator
+    from src.common.fast_conv import set_conv_algorithm
     from src.common.layers import set_export_friendly
     from src.config import parse_config
     from src.device import init_env
@@ -132,6 +133,7 @@ def run(argv=None):
     base = cfg.file_name or base
     for suffix, net, in_nc in nets:
         net.set_train(False)
+        set_conv_algorithm(net, "direct")  # exported graphs hold plain convolutions, for any runtime
         if cfg.file_format == "ONNX":
             set_export_friendly(net)  # MirrorPad and GroupNorm have no ONNX exporters
         if isinstance(in_nc, tuple):  # the model gave example inputs (pix2pixHD: label ids, instance ids, ...)

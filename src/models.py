@@ -20,5 +20,25 @@ def get_model_class(name):
 
 
 def build_model(cfg, env=None, training=True):
-    """Build the model of ``cfg.model`` with its networks initialised (and optimisers when ``training``)."""
-    return get_model_class(cfg.model)(cfg, env, training=training)
+    """Build the model of ``cfg.model`` with its networks initialised (and optimisers when ``training``), their
+    convolutions set to ``cfg.conv_algorithm``."""
+    model = get_model_class(cfg.model)(cfg, env, training=training)
+    apply_conv_algorithm(model, cfg)
+    return model
+
+
+def apply_conv_algorithm(model, cfg):
+    """Set ``cfg.conv_algorithm`` on every network the model holds (generators, discriminators, teachers, encoders,
+    loss networks), before anything is compiled."""
+    from mindspore import nn
+
+    from src.common.fast_conv import resolve_conv_algorithm, set_conv_algorithm
+
+    device = getattr(cfg, "device_target", "CPU")
+    algorithm = resolve_conv_algorithm(getattr(cfg, "conv_algorithm", "auto"), device)
+    for value in vars(model).values():
+        nets = value.values() if isinstance(value, dict) else [value]
+        for net in nets:
+            if isinstance(net, nn.Cell):
+                set_conv_algorithm(net, algorithm)
+    return model

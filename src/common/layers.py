@@ -2,12 +2,13 @@
 
 from mindspore import nn, ops
 
+from src.common.fast_conv import FastConv2d
+
 
 def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, has_bias=True):
-    """``nn.Conv2d`` with explicit zero padding (MindSpore's default is 'same' and no bias)."""
-    if padding:
-        return nn.Conv2d(in_ch, out_ch, kernel_size, stride, pad_mode="pad", padding=padding, has_bias=has_bias)
-    return nn.Conv2d(in_ch, out_ch, kernel_size, stride, pad_mode="valid", has_bias=has_bias)
+    """A conv with PyTorch's defaults (MindSpore's are 'same' padding and no bias): zero padding ``padding`` on every
+    side. An ``nn.Conv2d`` that uses a faster algorithm where one applies (``src.common.fast_conv``)."""
+    return FastConv2d(in_ch, out_ch, kernel_size, stride, padding, has_bias)
 
 
 def conv_transpose2d(in_ch, out_ch, kernel_size, stride=1, padding=0, has_bias=True, output_padding=0):
