@@ -12,6 +12,7 @@ from src.common.fast_conv import (
     resolve_conv_algorithm,
     set_conv_algorithm,
     winograd_matrices,
+    winograd_pays,
 )
 from src.common.layers import conv2d
 from src.cyclegan.resnet import ResnetGenerator
@@ -118,3 +119,15 @@ def test_resnet_generator_gives_the_same_outputs_with_fast_and_direct_convs():
     direct = net(x).asnumpy()
     assert fast.std() > 1e-3  # a real image, not a constant
     assert np.abs(fast - direct).max() < 1e-4
+
+
+def test_winograd_is_used_only_with_enough_tiles_for_the_channels():
+    assert winograd_pays(1, 64, 64, 256, 256)  # CycleGAN's residual blocks at 256x256
+    assert not winograd_pays(1, 16, 32, 1024, 1024)  # pix2pixHD's at 256x512: 32 tiles for 1024 channels
+    assert winograd_pays(8, 16, 32, 1024, 1024)  # a batch of 8 has the tiles
+    assert not winograd_pays(1, 66, 64, 8, 8)  # not a multiple of 4
+    conv = conv2d(64, 64, 3, 1, 1)
+    x = ms.Tensor(np.random.default_rng(0).standard_normal((1, 64, 4, 4)).astype(np.float32))  # 1 tile, 64 channels
+    fast = conv(x).asnumpy()
+    set_conv_algorithm(conv, "direct")
+    np.testing.assert_array_equal(fast, conv(x).asnumpy())  # the direct conv ran both times
