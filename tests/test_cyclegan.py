@@ -386,3 +386,17 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     assert main_wrapper(train_script.run, _argv(data, runs, name="t", **kd)) == 2
     assert "does not match the teacher settings" in _error_line(capsys)
     assert not os.path.exists(runs) or os.listdir(runs) == []  # nothing half-written
+
+
+@pytest.mark.parametrize("algorithm, fast", [("auto", True), ("direct", False)])
+def test_conv_algorithm_reaches_every_network_of_the_model(algorithm, fast):
+    from src.common.fast_conv import FastConv2d
+    from src.models import build_model
+
+    cfg = _cfg(conv_algorithm=algorithm)
+    model = build_model(cfg, init_env(cfg), training=True)
+    for name, net in model.networks.items():
+        convs = [c for _, c in net.cells_and_names() if isinstance(c, FastConv2d) and c.fast_algorithm != "direct"]
+        if name.startswith("G"):
+            assert convs, name  # the residual blocks' 3x3 convs and the final 7x7
+        assert all(c.use_fast == fast for c in convs), name
