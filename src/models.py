@@ -32,13 +32,11 @@ def apply_conv_algorithm(model, cfg):
     loss networks), before anything is compiled."""
     from mindspore import nn
 
-    from src.common.fast_conv import resolve_conv_algorithm, set_conv_algorithm
+    from src.common.fast_conv import set_conv_algorithm
 
-    device = getattr(cfg, "device_target", "CPU")
-    algorithm = resolve_conv_algorithm(getattr(cfg, "conv_algorithm", "auto"), device)
     for value in vars(model).values():
         nets = value.values() if isinstance(value, dict) else [value]
         for net in nets:
             if isinstance(net, nn.Cell):
-                set_conv_algorithm(net, algorithm)
+                set_conv_algorithm(net, cfg.conv_algorithm, cfg.device_target)
     return model

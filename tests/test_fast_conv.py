@@ -82,13 +82,13 @@ def test_winograd_transforms_are_exact_on_a_single_tile():
 
 
 def test_algorithm_choice():
-    assert choose_algorithm(256, 256, 3, 1, 1, 1, 0) == "winograd"
-    assert choose_algorithm(64, 128, 3, 1, 1, 1, 1) == "winograd"
-    assert choose_algorithm(64, 128, 3, 2, 1, 1, 1) == "direct"  # strided
-    assert choose_algorithm(64, 64, 3, 1, 1, 1, 2) == "direct"  # padding 2
-    assert choose_algorithm(64, 3, 7, 1, 1, 1, 0) == "shift"
-    assert choose_algorithm(3, 64, 7, 1, 1, 1, 0) == "direct"  # more outputs than inputs: im2col is small
-    assert choose_algorithm(64, 1, 4, 1, 1, 1, 1) == "direct"
+    assert choose_algorithm(256, 256, 3, 1, 0) == "winograd"
+    assert choose_algorithm(64, 128, 3, 1, 1) == "winograd"
+    assert choose_algorithm(64, 128, 3, 2, 1) == "direct"  # strided
+    assert choose_algorithm(64, 64, 3, 1, 2) == "direct"  # padding 2
+    assert choose_algorithm(64, 3, 7, 1, 0) == "shift"
+    assert choose_algorithm(3, 64, 7, 1, 0) == "direct"  # more outputs than inputs: im2col is small
+    assert choose_algorithm(64, 1, 4, 1, 1) == "direct"
 
 
 def test_conv_algorithm_setting():

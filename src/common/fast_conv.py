@@ -71,11 +71,11 @@ def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
-def choose_algorithm(in_channels, out_channels, kernel_size, stride, dilation, group, padding):
+def choose_algorithm(in_channels, out_channels, kernel_size, stride, padding):
     """``winograd`` for 3x3 stride-1 convs with no or 1-pixel zero padding, ``shift`` for square kernels of 5 or more
-    with fewer outputs than inputs and no padding, ``direct`` otherwise."""
+    with fewer outputs than inputs and no padding, ``direct`` otherwise (strided convs among them)."""
     kh, kw = _pair(kernel_size)
-    if _pair(stride) != (1, 1) or _pair(dilation) != (1, 1) or group != 1:
+    if _pair(stride) != (1, 1):
         return "direct"
     if (kh, kw) == (3, 3) and padding in (0, 1):
         return "winograd"
@@ -106,9 +106,8 @@ class FastConv2d(nn.Conv2d):
         else:
             super().__init__(in_channels, out_channels, kernel_size, stride, pad_mode="valid", has_bias=has_bias)
         self.zero_padding = int(padding)
-        self.fast_algorithm = choose_algorithm(in_channels, out_channels, kernel_size, stride, 1, 1, self.zero_padding)
-        self.use_fast = self.fast_algorithm != "direct"
-        self.export_friendly = False  # export.py: plain convolutions in exported graphs
+        self.fast_algorithm = choose_algorithm(in_channels, out_channels, kernel_size, stride, self.zero_padding)
+        self.use_fast = self.fast_algorithm != "direct"  # set_conv_algorithm switches it
         if self.fast_algorithm == "winograd":
             tile_in, weight, tile_out = winograd_matrices()
             self.wino_in = ms.Tensor(tile_in)
@@ -116,7 +115,7 @@ class FastConv2d(nn.Conv2d):
             self.wino_out = ms.Tensor(tile_out)
 
     def construct(self, x):
-        if self.use_fast and not self.export_friendly:
+        if self.use_fast:
             if self.fast_algorithm == "winograd":
                 h, w = x.shape[2] + 2 * self.zero_padding - 2, x.shape[3] + 2 * self.zero_padding - 2
                 if winograd_pays(x.shape[0], h, w, self.in_channels, self.out_channels):
@@ -179,10 +178,11 @@ def resolve_conv_algorithm(algorithm, device_target="CPU"):
     return algorithm
 
 
-def set_conv_algorithm(net, algorithm="fast"):
-    """``fast``: every :class:`FastConv2d` of ``net`` uses its fast algorithm where one applies; ``direct``:
-    MindSpore's own convolution everywhere. Set it before the network's graphs are compiled. Returns ``net``."""
-    algorithm = resolve_conv_algorithm(algorithm)
+def set_conv_algorithm(net, algorithm, device_target="CPU"):
+    """``algorithm`` as the config's ``conv_algorithm`` (``auto`` resolved for ``device_target``). ``fast``: every
+    :class:`FastConv2d` of ``net`` uses its fast algorithm where one applies; ``direct``: MindSpore's own convolution
+    everywhere. Set it before the network's graphs are compiled. Returns ``net``."""
+    algorithm = resolve_conv_algorithm(algorithm, device_target)
     for _, cell in net.cells_and_names():
         if isinstance(cell, FastConv2d):
             cell.use_fast = algorithm == "fast" and cell.fast_algorithm != "direct"
