@@ -148,3 +148,43 @@ def test_instance_norm_value_and_grad_in_graph_and_pynative(compiled):
     for got, want in zip(grads, ref_grads):
         want = want.asnumpy()
         np.testing.assert_allclose(got.asnumpy(), want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
+
+
+def test_leaky_relu_equals_mindspore_leaky_relu_with_the_reference_gradient():
+    from src.common.layers import LeakyReLU
+
+    x = np.random.default_rng(4).normal(size=(2, 3, 5, 7)).astype(np.float32)
+    ours = LeakyReLU(0.2)
+    np.testing.assert_array_equal(ours(ms.Tensor(x)).asnumpy(), ms.nn.LeakyReLU(0.2)(ms.Tensor(x)).asnumpy())
+
+    def total(inp):
+        return (ours(inp) * ms.Tensor(np.arange(x.size, dtype=np.float32).reshape(x.shape))).sum()
+
+    grad = ms.jit(ms.grad(total))(ms.Tensor(x)).asnumpy()
+    np.testing.assert_allclose(grad, np.where(x > 0, 1.0, 0.2) * np.arange(x.size).reshape(x.shape), rtol=1e-6)
+    with pytest.raises(ValueError, match="alpha"):
+        LeakyReLU(1.5)
+
+
+def _weighted_sum(cell, weights):
+    def total(inp):
+        return (cell(inp) * weights).sum()
+
+    return total
+
+
+def test_reflect_pad_from_flipped_slices_matches_numpy_and_mirror_pad(monkeypatch):
+    """Large inputs are reflect-padded with flipped slices (faster to train on the CPU); same values and gradients."""
+    from src.common import layers
+
+    x = np.random.default_rng(5).normal(size=(1, 3, 6, 9)).astype(np.float32)
+    dy = ms.Tensor(np.random.default_rng(6).normal(size=(1, 3, 12, 15)).astype(np.float32))
+    expected = np.pad(x, ((0, 0), (0, 0), (3, 3), (3, 3)), mode="reflect")
+    results = []
+    for threshold in (0, 10**12):  # flipped slices, then MirrorPad
+        monkeypatch.setattr(layers, "FLIP_PAD_MIN_VALUES", threshold)
+        pad = layers.MirrorPad2d(3, "REFLECT")
+        np.testing.assert_array_equal(pad(ms.Tensor(x)).asnumpy(), expected)
+        results.append(ms.jit(ms.grad(_weighted_sum(pad, dy)))(ms.Tensor(x)).asnumpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-5)
+    assert np.abs(results[1]).sum() > 0

@@ -2,7 +2,7 @@
 
 from mindspore import nn
 
-from src.common.layers import conv2d
+from src.common.layers import LeakyReLU, conv2d
 from src.common.norm import conv_has_bias, make_norm
 from src.errors import UserError
 
@@ -22,7 +22,7 @@ class NLayerDiscriminator(nn.Cell):
             raise UserError(f"d_layers must be at least 1, got {n_layers}")
         use_bias = conv_has_bias(norm)
         kw, pw = kernel_size, padding
-        blocks = [[conv2d(input_nc, ndf, kw, 2, pw, has_bias=True), nn.LeakyReLU(alpha)]]
+        blocks = [[conv2d(input_nc, ndf, kw, 2, pw, has_bias=True), LeakyReLU(alpha)]]
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
@@ -30,7 +30,7 @@ class NLayerDiscriminator(nn.Cell):
                 [
                     conv2d(ndf * prev, ndf * mult, kw, 2, pw, has_bias=use_bias),
                     make_norm(norm, ndf * mult),
-                    nn.LeakyReLU(alpha),
+                    LeakyReLU(alpha),
                 ]
             )
         prev, mult = mult, min(2**n_layers, 8)
@@ -38,7 +38,7 @@ class NLayerDiscriminator(nn.Cell):
             [
                 conv2d(ndf * prev, ndf * mult, kw, 1, pw, has_bias=use_bias),
                 make_norm(norm, ndf * mult),
-                nn.LeakyReLU(alpha),
+                LeakyReLU(alpha),
             ]
         )
         blocks.append([conv2d(ndf * mult, 1, kw, 1, pw, has_bias=True)])
@@ -67,10 +67,10 @@ class PixelDiscriminator(nn.Cell):
         self.model = nn.SequentialCell(
             [
                 conv2d(input_nc, ndf, 1, 1, 0, has_bias=True),
-                nn.LeakyReLU(alpha),
+                LeakyReLU(alpha),
                 conv2d(ndf, ndf * 2, 1, 1, 0, has_bias=use_bias),
                 make_norm(norm, ndf * 2),
-                nn.LeakyReLU(alpha),
+                LeakyReLU(alpha),
                 conv2d(ndf * 2, 1, 1, 1, 0, has_bias=use_bias),
             ]
         )

@@ -9,13 +9,21 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
   transformed, multiplied point-wise as 36 batched GEMMs (4x fewer multiplications than the direct conv), and
   transformed back to a 4x4 output tile. The backward pass is three GEMM-shaped ops instead of two im2col convs:
   about 2.5x faster forward + backward for 256 channels at 64x64.
-- **Wide convs with few output channels** (the final 7x7 conv to RGB). im2col of a 64-channel 262x262 input with a
-  7x7 kernel is an 822 MB matrix. Here the kernel is applied as one GEMM ``(k*k*out, in) x (in, H*W)`` followed by a
-  sum of ``k*k`` shifted planes: forward 100 -> 24 ms, forward + backward about 7x faster.
+- **4x4 stride-1 convs** (pix2pixHD's discriminator, 256 -> 512 channels at 1/8 scale): Winograd F(2x2, 4x4), 25
+  GEMMs instead of 64 multiplications per tile, from the Toom-Cook construction (:func:`toom_cook`); forward +
+  backward 219-250 -> 116-157 ms at 256x512.
+- **Wide convs with few output channels** (the final 7x7 conv to RGB, a PatchGAN's last 4x4 conv to one channel).
+  im2col of a 64-channel 262x262 input with a 7x7 kernel is an 822 MB matrix. Here the kernel is applied as one GEMM
+  ``(k*k*out, in) x (in, H*W)`` followed by a sum of ``k*k`` shifted planes: forward 100 -> 24 ms, forward + backward
+  about 7x faster; for pix2pixHD's last D conv (512 -> 1, 4x4, zero padding 2) forward + backward 47 -> 12 ms. Zero
+  padding is applied to the planes (``out * k * k`` channels) rather than to the input.
 
 Results equal the direct convolution up to float32 rounding (relative error ~1e-5 for Winograd, ~1e-6 for the
 shifted sum; tests/test_fast_conv.py checks outputs and gradients against ``nn.Conv2d``). A layer whose input does not
 fit an algorithm (a 3x3 output whose height or width is not a multiple of 4, say) uses the direct convolution.
+
+Zero padding uses the ``ops.Pad`` primitive: with the functional ``ops.pad`` in the padded shifted sum, MindSpore 2.8's
+CPU runtime hung from about the 7th call of the compiled graph (a test runs the case in a subprocess).
 
 :class:`FastConv2d` is an ``nn.Conv2d`` with the same ``weight`` and ``bias`` parameters, so checkpoints, weight
 initialisation, MAC counts and the PyTorch-weight import do not see a difference. ``set_conv_algorithm(net,
@@ -55,15 +63,39 @@ _G = np.array(
     np.float64,
 )
 _AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], np.float64)
-TILE = 4  # output tile size; input tiles are TILE + 2
 
 
-def winograd_matrices():
-    """The three transforms as float32 arrays: input (36, 1, 6, 6) as a stride-4 conv kernel, weight (36, 9), output
-    (16, 36)."""
-    tile_in = np.einsum("ai,bj->abij", _BT, _BT).reshape(36, 1, 6, 6)
-    weight = np.einsum("ai,bj->abij", _G, _G).reshape(36, 9)
-    tile_out = np.einsum("pa,qb->pqab", _AT, _AT).reshape(16, 36)
+def toom_cook(tile, kernel, points):
+    """1-D transforms ``(A^T, G, B^T)`` of Winograd's F(tile, kernel) for cross-correlation, from the Toom-Cook
+    algorithm at ``points`` (tile + kernel - 2 finite points) and infinity: ``y = A^T [(G g) * (B^T d)]`` are the
+    ``tile`` outputs of the ``kernel``-tap filter ``g`` over ``tile + kernel - 1`` inputs ``d``. A^T and G evaluate
+    polynomials at the points; B^T is the transposed inverse of the Vandermonde matrix (Lavin and Gray, 2016)."""
+    if len(points) != tile + kernel - 2:
+        raise ValueError(f"F({tile}, {kernel}) needs {tile + kernel - 2} finite points, got {len(points)}")
+
+    def evaluate(n):
+        finite = [[float(p) ** j for j in range(n)] for p in points]
+        return np.array(finite + [[0.0] * (n - 1) + [1.0]])
+
+    return evaluate(tile).T, evaluate(kernel), np.linalg.inv(evaluate(tile + kernel - 1)).T
+
+
+# (output tile, kernel) -> 1-D transforms. F(4x4, 3x3) as published; F(2x2, 4x4) (pix2pixHD's stride-1 4x4 D conv:
+# 25 multiplications per tile instead of 64) from Toom-Cook at 0, 1, -1, 2.
+_TRANSFORMS = {(4, 3): (_AT, _G, _BT), (2, 4): toom_cook(2, 4, (0, 1, -1, 2))}
+WINOGRAD_TILES = {3: 4, 4: 2}  # kernel size -> output tile
+
+
+def winograd_matrices(kernel=3):
+    """The three 2-D transforms of the Winograd conv for ``kernel`` x ``kernel`` as float32 arrays, with a = tile +
+    kernel - 1 input points per axis: input (a*a, 1, a, a) as a stride-``tile`` conv kernel, weight (a*a, kernel^2),
+    output (tile^2, a*a). For 3x3: F(4x4, 3x3) with 36 points; for 4x4: F(2x2, 4x4) with 25."""
+    tile = WINOGRAD_TILES[kernel]
+    at, g, bt = _TRANSFORMS[(tile, kernel)]
+    a = tile + kernel - 1
+    tile_in = np.einsum("ai,bj->abij", bt, bt).reshape(a * a, 1, a, a)
+    weight = np.einsum("ai,bj->abij", g, g).reshape(a * a, kernel * kernel)
+    tile_out = np.einsum("pa,qb->pqab", at, at).reshape(tile * tile, a * a)
     return tuple(m.astype(np.float32) for m in (tile_in, weight, tile_out))
 
 
@@ -72,27 +104,33 @@ def _pair(value):
 
 
 def choose_algorithm(in_channels, out_channels, kernel_size, stride, padding):
-    """``winograd`` for 3x3 stride-1 convs with no or 1-pixel zero padding, ``shift`` for square kernels of 5 or more
-    with fewer outputs than inputs and no padding, ``direct`` otherwise (strided convs among them)."""
+    """For stride-1 convs: ``shift`` for square kernels of 4 or more whose taps times outputs are at most the inputs
+    (a PatchGAN's last conv to one channel; any zero padding) and for kernels of 5 or more with fewer outputs than
+    inputs and no padding (the last 7x7 conv to RGB); else ``winograd`` for 3x3 kernels with no or 1-pixel zero
+    padding and for 4x4 kernels with any zero padding. ``direct`` otherwise (strided convs among them)."""
     kh, kw = _pair(kernel_size)
-    if _pair(stride) != (1, 1):
+    if _pair(stride) != (1, 1) or kh != kw:
         return "direct"
-    if (kh, kw) == (3, 3) and padding in (0, 1):
-        return "winograd"
-    if kh == kw >= 5 and out_channels < in_channels and padding == 0:
+    if kh >= 4 and kh * kw * out_channels <= in_channels:
         return "shift"
+    if kh >= 5 and out_channels < in_channels and padding == 0:
+        return "shift"
+    if (kh == 3 and padding in (0, 1)) or kh == 4:
+        return "winograd"
     return "direct"
 
 
-def winograd_pays(n, h, w, in_channels, out_channels):
+def winograd_pays(n, h, w, in_channels, out_channels, kernel=3):
     """Whether Winograd should replace the direct conv for an output of ``n x out_channels x h x w``: the output must
-    split into 4x4 tiles, with at least a quarter as many tiles as channels. The 36 transformed weight matrices
-    (36 * in * out values) are computed and kept for the backward pass at every call; with fewer tiles they cost more
-    time or memory than they save (measured on 2 cores: pix2pixHD's 1024-channel blocks at 16x32 train about as fast
-    either way but take 150 MB more per layer, and infer 15% slower)."""
-    if h % TILE or w % TILE:
+    split into tiles (4x4 for a 3x3 kernel, 2x2 for 4x4), with at least a quarter as many tiles as channels. The
+    transformed weight matrices (36 or 25 * in * out values) are computed and kept for the backward pass at every
+    call; with fewer tiles they cost more time or memory than they save (measured on 2 cores: pix2pixHD's
+    1024-channel blocks at 16x32 train about as fast either way but take 150 MB more per layer, and infer 15%
+    slower)."""
+    tile = WINOGRAD_TILES[kernel]
+    if h % tile or w % tile:
         return False
-    return 4 * n * (h // TILE) * (w // TILE) >= max(in_channels, out_channels)
+    return 4 * n * (h // tile) * (w // tile) >= max(in_channels, out_channels)
 
 
 class FastConv2d(nn.Conv2d):
@@ -108,8 +146,13 @@ class FastConv2d(nn.Conv2d):
         self.zero_padding = int(padding)
         self.fast_algorithm = choose_algorithm(in_channels, out_channels, kernel_size, stride, self.zero_padding)
         self.use_fast = self.fast_algorithm != "direct"  # set_conv_algorithm switches it
+        if self.fast_algorithm == "shift" and self.zero_padding:
+            p = self.zero_padding
+            self.zero_pad = ops.Pad(((0, 0), (0, 0), (p, p), (p, p)))
         if self.fast_algorithm == "winograd":
-            tile_in, weight, tile_out = winograd_matrices()
+            self.wino_kernel = _pair(kernel_size)[0]
+            self.wino_tile = WINOGRAD_TILES[self.wino_kernel]
+            tile_in, weight, tile_out = winograd_matrices(self.wino_kernel)
             self.wino_in = ms.Tensor(tile_in)
             self.wino_weight = ms.Tensor(weight)
             self.wino_out = ms.Tensor(tile_out)
@@ -117,8 +160,9 @@ class FastConv2d(nn.Conv2d):
     def construct(self, x):
         if self.use_fast:
             if self.fast_algorithm == "winograd":
-                h, w = x.shape[2] + 2 * self.zero_padding - 2, x.shape[3] + 2 * self.zero_padding - 2
-                if winograd_pays(x.shape[0], h, w, self.in_channels, self.out_channels):
+                r = self.wino_kernel
+                h, w = x.shape[2] + 2 * self.zero_padding - r + 1, x.shape[3] + 2 * self.zero_padding - r + 1
+                if winograd_pays(x.shape[0], h, w, self.in_channels, self.out_channels, r):
                     return self._winograd(x, h, w)
             else:
                 return self._shifted_sum(x)
@@ -131,30 +175,33 @@ class FastConv2d(nn.Conv2d):
 
     def _winograd(self, x, h, w):
         n, c, hp, wp = x.shape
-        k = self.out_channels
-        th, tw = h // TILE, w // TILE
+        k, r, t = self.out_channels, self.wino_kernel, self.wino_tile
+        points = (t + r - 1) ** 2  # 36 for F(4x4, 3x3), 25 for F(2x2, 4x4)
+        th, tw = h // t, w // t
         tiles = th * tw
-        # input transform B^T d B of every 6x6 tile (stride 4) of every (sample, channel) plane, as one conv
-        v = ops.conv2d(x.reshape(n * c, 1, hp, wp), self.wino_in, stride=TILE, pad_mode="pad",
-                       padding=self.zero_padding)  # fmt: skip
-        v = v.reshape(n, c, 36, tiles).transpose(2, 1, 0, 3).reshape(36, c, n * tiles)
-        # weight transform G g G^T, straight into the (36, k, c) layout (transposing the 9-tap weight is 4x cheaper
-        # than transposing the 36-point result)
-        u = ops.matmul(self.wino_weight, self.weight.reshape(k * c, 9).transpose(1, 0)).reshape(36, k, c)
-        m = ops.bmm(u, v)  # (36, k, n * tiles): 36 GEMMs over the input channels
-        # output transform A^T m A: 36 -> 16 values per tile, then the tiles back into planes
-        y = ops.matmul(self.wino_out, m.reshape(36, k * n * tiles))
-        y = y.reshape(TILE, TILE, k, n, th, tw).transpose(3, 2, 4, 0, 5, 1).reshape(n, k, h, w)
+        # input transform B^T d B of every (t+r-1)^2 tile (stride t) of every (sample, channel) plane, as one conv
+        v = ops.conv2d(x.reshape(n * c, 1, hp, wp), self.wino_in, stride=t, pad_mode="pad", padding=self.zero_padding)
+        v = v.reshape(n, c, points, tiles).transpose(2, 1, 0, 3).reshape(points, c, n * tiles)
+        # weight transform G g G^T, straight into the (points, k, c) layout (transposing the r*r-tap weight is
+        # cheaper than transposing the result)
+        u = ops.matmul(self.wino_weight, self.weight.reshape(k * c, r * r).transpose(1, 0)).reshape(points, k, c)
+        m = ops.bmm(u, v)  # (points, k, n * tiles): one GEMM over the input channels per point
+        # output transform A^T m A: points -> t*t values per tile, then the tiles back into planes
+        y = ops.matmul(self.wino_out, m.reshape(points, k * n * tiles))
+        y = y.reshape(t, t, k, n, th, tw).transpose(3, 2, 4, 0, 5, 1).reshape(n, k, h, w)
         return self._add_bias(y)
 
     def _shifted_sum(self, x):
         n, c, hp, wp = x.shape
         o = self.out_channels
         kh, kw = _pair(self.kernel_size)
-        h, w = hp - kh + 1, wp - kw + 1
         # every kernel tap applied to the whole input at once: planes p[i, j, o] = W[o, :, i, j] . x
         taps = self.weight.transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
         p = ops.matmul(taps, x.reshape(n, c, hp * wp)).reshape(n, kh * kw * o, hp, wp)
+        if self.zero_padding:  # the planes of a zero-padded input are the zero-padded planes (fewer of them)
+            p = self.zero_pad(p)
+            hp, wp = hp + 2 * self.zero_padding, wp + 2 * self.zero_padding
+        h, w = hp - kh + 1, wp - kw + 1
         # out[o, y, x] = sum_ij p[i, j, o, y + i, x + j]: rows first, then columns. split + narrow on 4-D tensors;
         # MindSpore 2.8's CPU strided slice of a 5-D tensor is ~50x slower.
         rows = ops.split(p, kw * o, 1)

@@ -10,7 +10,7 @@ so the skip connection carries ``leaky_relu(x)``, not ``x``. We compute that sam
 
 from mindspore import nn, ops
 
-from src.common.layers import conv2d, conv_transpose2d
+from src.common.layers import LeakyReLU, conv2d, conv_transpose2d
 from src.common.norm import conv_has_bias, make_norm
 from src.errors import UserError
 
@@ -34,7 +34,7 @@ class UnetBlock(nn.Cell):
         self.outermost = outermost
         input_nc = outer_nc if input_nc is None else input_nc
         use_bias = conv_has_bias(norm)
-        self.down_act = nn.LeakyReLU(alpha)
+        self.down_act = LeakyReLU(alpha)
         self.down_conv = conv2d(input_nc, inner_nc, 4, 2, 1, has_bias=use_bias)
         if outermost:
             up_conv = conv_transpose2d(inner_nc * 2, outer_nc, 4, 2, 1, has_bias=True)
