@@ -64,12 +64,12 @@ FLIP_PAD_MIN_VALUES = 8_000_000
 class MirrorPad2d(nn.Cell):
     """REFLECT (``dcb|abcd|cba``) or SYMMETRIC (``cba|abcd|dcb``) padding of H and W by ``width`` pixels.
 
-    Training and inference use ``nn.Pad`` (MindSpore's MirrorPad), or for REFLECT on planes of at least
-    ``FLIP_PAD_MIN_VALUES`` values the same values from two flipped slices and a concat per axis, whose gradient is
-    faster on the CPU. MirrorPad has no ONNX exporter, so with
-    ``export_friendly`` set (export.py does this) the same values are built from slices and one concat per axis
-    (a test compares both with ``np.pad``); that form is slow to train (every slice's gradient is a full-size
-    tensor), so it is used for export only.
+    Training and inference use ``nn.Pad`` (MindSpore's MirrorPad); REFLECT padding of an input of at least
+    ``FLIP_PAD_MIN_VALUES`` values per sample is built from two flipped slices and a concat per axis instead (same
+    values; its gradient is faster there). MirrorPad has no ONNX exporter, so with ``export_friendly`` set (export.py
+    does this) the same values are built from one-pixel slices and one concat per axis (a test compares every form
+    with ``np.pad``); that form is slow to train (every slice's gradient is a full-size tensor), so it is used for
+    export only.
     """
 
     def __init__(self, width, mode="REFLECT"):
