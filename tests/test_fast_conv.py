@@ -101,7 +101,18 @@ def test_padded_shifted_sum_runs_repeatedly_under_jit(tmp_path):
     assert result.returncode == 0 and "done" in result.stdout, result.stderr[-2000:]
 
 
-def test_winograd_conv_falls_back_to_the_direct_conv_when_the_output_is_not_a_multiple_of_4():
+@pytest.mark.parametrize("kernel, padding, size", [(3, 0, 21), (4, 1, 12), (4, 1, 32)])
+def test_winograd_conv_with_a_partial_last_tile_matches_the_direct_conv(kernel, padding, size):
+    """Outputs that do not split into whole tiles (19x19 in 4x4 tiles, 11x11 and a PatchGAN's 31x31 in 2x2) are
+    computed on whole tiles with extra zero padding and cropped."""
+    out_size = size + 2 * padding - kernel + 1
+    assert out_size % (4 if kernel == 3 else 2)
+    fast = _compare(12, 10, kernel, padding, size)
+    assert fast.fast_algorithm == "winograd"
+    assert winograd_pays(2, out_size, out_size, 12, 10, kernel)  # so the Winograd path ran
+
+
+def test_winograd_conv_falls_back_to_the_direct_conv_when_whole_tiles_add_too_much():
     conv = conv2d(4, 4, 3, 1, 0)
     x = ms.Tensor(np.random.default_rng(0).standard_normal((1, 4, 12, 12)).astype(np.float32))  # 10x10 output
     fast = conv(x).asnumpy()
@@ -187,9 +198,10 @@ def test_winograd_is_used_only_with_enough_tiles_for_the_channels():
     assert winograd_pays(1, 64, 64, 256, 256)  # CycleGAN's residual blocks at 256x256
     assert not winograd_pays(1, 16, 32, 1024, 1024)  # pix2pixHD's at 256x512: 32 tiles for 1024 channels
     assert winograd_pays(8, 16, 32, 1024, 1024)  # a batch of 8 has the tiles
-    assert not winograd_pays(1, 66, 64, 8, 8)  # not a multiple of 4
+    assert winograd_pays(1, 66, 64, 8, 8)  # 68x64 in whole tiles: 3% more
+    assert not winograd_pays(1, 10, 10, 8, 8)  # 12x12 in whole tiles: 44% more
     assert winograd_pays(1, 34, 66, 256, 512, kernel=4)  # pix2pixHD's D at 256x512: 561 2x2 tiles
-    assert not winograd_pays(1, 31, 31, 256, 512, kernel=4)  # pix2pix's D at 256x256: odd output
+    assert winograd_pays(1, 31, 31, 256, 512, kernel=4)  # pix2pix's D at 256x256: 32x32 in whole tiles, 7% more
     conv = conv2d(64, 64, 3, 1, 1)
     x = ms.Tensor(np.random.default_rng(0).standard_normal((1, 64, 4, 4)).astype(np.float32))  # 1 tile, 64 channels
     fast = conv(x).asnumpy()

@@ -12,6 +12,8 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
 - **4x4 stride-1 convs** (pix2pixHD's discriminator, 256 -> 512 channels at 1/8 scale): Winograd F(2x2, 4x4), 25
   GEMMs instead of 64 multiplications per tile, from the Toom-Cook construction (:func:`toom_cook`); forward +
   backward 219-250 -> 116-157 ms at 256x512.
+- An output that does not split into whole tiles (a PatchGAN's 31x31 map in 2x2 tiles) is computed on whole tiles,
+  with extra zero padding at the bottom and right, and cropped, when that adds at most 20% (:func:`winograd_pays`).
 - **Wide convs with few output channels** (the final 7x7 conv to RGB, a PatchGAN's last 4x4 conv to one channel).
   im2col of a 64-channel 262x262 input with a 7x7 kernel is an 822 MB matrix. Here the kernel is applied as one GEMM
   ``(k*k*out, in) x (in, H*W)`` followed by a sum of ``k*k`` shifted planes: forward 100 -> 24 ms, forward + backward
@@ -20,7 +22,7 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
 
 Results equal the direct convolution up to float32 rounding (relative error ~1e-5 for Winograd, ~1e-6 for the
 shifted sum; tests/test_fast_conv.py checks outputs and gradients against ``nn.Conv2d``). A layer whose input does not
-fit an algorithm (a 3x3 output whose height or width is not a multiple of 4, say) uses the direct convolution.
+fit an algorithm (too few tiles for its channels, say) uses the direct convolution.
 
 Zero padding uses the ``ops.Pad`` primitive: with the functional ``ops.pad`` in the padded shifted sum, MindSpore 2.8's
 CPU runtime hung from about the 7th call of the compiled graph (a test runs the case in a subprocess).
@@ -120,17 +122,23 @@ def choose_algorithm(in_channels, out_channels, kernel_size, stride, padding):
     return "direct"
 
 
+def _round_up(size, tile):
+    return -(-size // tile) * tile
+
+
 def winograd_pays(n, h, w, in_channels, out_channels, kernel=3):
-    """Whether Winograd should replace the direct conv for an output of ``n x out_channels x h x w``: the output must
-    split into tiles (4x4 for a 3x3 kernel, 2x2 for 4x4), with at least a quarter as many tiles as channels. The
-    transformed weight matrices (36 or 25 * in * out values) are computed and kept for the backward pass at every
-    call; with fewer tiles they cost more time or memory than they save (measured on 2 cores: pix2pixHD's
-    1024-channel blocks at 16x32 train about as fast either way but take 150 MB more per layer, and infer 15%
-    slower)."""
+    """Whether Winograd should replace the direct conv for an output of ``n x out_channels x h x w``. The output is
+    computed in tiles (4x4 for a 3x3 kernel, 2x2 for 4x4), rounded up to whole tiles (extra zero padding at the
+    bottom and right, cropped afterwards) when that adds at most 20% to it: a PatchGAN's 31x31 map becomes 32x32.
+    There must be at least a quarter as many tiles as channels. The transformed weight matrices (36 or 25 * in * out
+    values) are computed and kept for the backward pass at every call; with fewer tiles they cost more time or memory
+    than they save (measured on 2 cores: pix2pixHD's 1024-channel blocks at 16x32 train about as fast either way but
+    take 150 MB more per layer, and infer 15% slower)."""
     tile = WINOGRAD_TILES[kernel]
-    if h % tile or w % tile:
+    hh, ww = _round_up(h, tile), _round_up(w, tile)
+    if hh * ww * 5 > h * w * 6:
         return False
-    return 4 * n * (h // tile) * (w // tile) >= max(in_channels, out_channels)
+    return 4 * n * (hh // tile) * (ww // tile) >= max(in_channels, out_channels)
 
 
 class FastConv2d(nn.Conv2d):
@@ -163,7 +171,7 @@ class FastConv2d(nn.Conv2d):
                 r = self.wino_kernel
                 h, w = x.shape[2] + 2 * self.zero_padding - r + 1, x.shape[3] + 2 * self.zero_padding - r + 1
                 if winograd_pays(x.shape[0], h, w, self.in_channels, self.out_channels, r):
-                    return self._winograd(x, h, w)
+                    return self._winograd(x, h, w)  # (rounded up to whole tiles inside)
             else:
                 return self._shifted_sum(x)
         return super().construct(x)
@@ -177,10 +185,16 @@ class FastConv2d(nn.Conv2d):
         n, c, hp, wp = x.shape
         k, r, t = self.out_channels, self.wino_kernel, self.wino_tile
         points = (t + r - 1) ** 2  # 36 for F(4x4, 3x3), 25 for F(2x2, 4x4)
-        th, tw = h // t, w // t
+        full_h, full_w = _round_up(h, t), _round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
+        th, tw = full_h // t, full_w // t
         tiles = th * tw
         # input transform B^T d B of every (t+r-1)^2 tile (stride t) of every (sample, channel) plane, as one conv
-        v = ops.conv2d(x.reshape(n * c, 1, hp, wp), self.wino_in, stride=t, pad_mode="pad", padding=self.zero_padding)
+        if full_h != h:  # zero rows and columns for the whole tiles (ops.conv2d pads symmetrically only)
+            x = ops.cat((x, ops.zeros((n, c, full_h - h, wp), x.dtype)), 2)
+        if full_w != w:
+            x = ops.cat((x, ops.zeros((n, c, x.shape[2], full_w - w), x.dtype)), 3)
+        v = ops.conv2d(x.reshape(n * c, 1, x.shape[2], x.shape[3]), self.wino_in, stride=t, pad_mode="pad",
+                       padding=self.zero_padding)  # fmt: skip
         v = v.reshape(n, c, points, tiles).transpose(2, 1, 0, 3).reshape(points, c, n * tiles)
         # weight transform G g G^T, straight into the (points, k, c) layout (transposing the r*r-tap weight is
         # cheaper than transposing the result)
@@ -188,7 +202,11 @@ class FastConv2d(nn.Conv2d):
         m = ops.bmm(u, v)  # (points, k, n * tiles): one GEMM over the input channels per point
         # output transform A^T m A: points -> t*t values per tile, then the tiles back into planes
         y = ops.matmul(self.wino_out, m.reshape(points, k * n * tiles))
-        y = y.reshape(t, t, k, n, th, tw).transpose(3, 2, 4, 0, 5, 1).reshape(n, k, h, w)
+        y = y.reshape(t, t, k, n, th, tw).transpose(3, 2, 4, 0, 5, 1).reshape(n, k, full_h, full_w)
+        if full_h != h:
+            y = ops.narrow(y, 2, 0, h)
+        if full_w != w:
+            y = ops.narrow(y, 3, 0, w)
         return self._add_bias(y)
 
     def _shifted_sum(self, x):
