@@ -173,17 +173,18 @@ def _weighted_sum(cell, weights):
     return total
 
 
-def test_reflect_pad_from_flipped_slices_matches_numpy_and_mirror_pad(monkeypatch):
-    """Large inputs are reflect-padded with flipped slices (faster to train on the CPU); same values and gradients."""
+@pytest.mark.parametrize("mode, np_mode", [("REFLECT", "reflect"), ("SYMMETRIC", "symmetric")])
+def test_mirror_pad_from_flipped_slices_matches_numpy_and_mirror_pad(monkeypatch, mode, np_mode):
+    """Large inputs are mirror-padded with flipped slices (faster to train on the CPU); same values and gradients."""
     from src.common import layers
 
     x = np.random.default_rng(5).normal(size=(1, 3, 6, 9)).astype(np.float32)
     dy = ms.Tensor(np.random.default_rng(6).normal(size=(1, 3, 12, 15)).astype(np.float32))
-    expected = np.pad(x, ((0, 0), (0, 0), (3, 3), (3, 3)), mode="reflect")
+    expected = np.pad(x, ((0, 0), (0, 0), (3, 3), (3, 3)), mode=np_mode)
     results = []
     for threshold in (0, 10**12):  # flipped slices, then MirrorPad
         monkeypatch.setattr(layers, "FLIP_PAD_MIN_VALUES", threshold)
-        pad = layers.MirrorPad2d(3, "REFLECT")
+        pad = layers.MirrorPad2d(3, mode)
         np.testing.assert_array_equal(pad(ms.Tensor(x)).asnumpy(), expected)
         results.append(ms.jit(ms.grad(_weighted_sum(pad, dy)))(ms.Tensor(x)).asnumpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-5)

@@ -142,8 +142,8 @@ def winograd_pays(n, h, w, in_channels, out_channels, kernel=3):
 
 
 class FastConv2d(nn.Conv2d):
-    """``nn.Conv2d`` (zero padding ``padding`` on every side, or none) computed by Winograd F(4x4, 3x3) or as a sum of
-    shifted GEMM planes where that is faster on the CPU; see the module docstring."""
+    """``nn.Conv2d`` (zero padding ``padding`` on every side, or none) computed by Winograd (F(4x4, 3x3), F(2x2, 4x4))
+    or as a sum of shifted GEMM planes where that is faster on the CPU; see the module docstring."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, has_bias=True):
         if padding:

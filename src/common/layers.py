@@ -47,15 +47,16 @@ class LeakyReLU(nn.Cell):
         return ops.relu(x) - self.alpha * ops.relu(-x)
 
 
-def _reflect(x, width, axis):
-    """``x`` reflect-padded by ``width`` along ``axis`` (``dcb|abcd|cba``): two flipped slices and one concat."""
+def _mirror(x, width, axis, offset):
+    """``x`` mirror-padded by ``width`` along ``axis``, without the edge value (``offset`` 1, REFLECT: ``dcb|abcd|cba``)
+    or with it (0, SYMMETRIC: ``cba|abcd|dcb``): two flipped slices and one concat."""
     n = x.shape[axis]
-    head = ops.flip(ops.narrow(x, axis, 1, width), (axis,))
-    tail = ops.flip(ops.narrow(x, axis, n - 1 - width, width), (axis,))
+    head = ops.flip(ops.narrow(x, axis, offset, width), (axis,))
+    tail = ops.flip(ops.narrow(x, axis, n - offset - width, width), (axis,))
     return ops.cat((head, x, tail), axis)
 
 
-# Inputs of this many values (per sample) or more are reflect-padded with flipped slices instead of MirrorPad, whose
+# Inputs of this many values (per sample) or more are mirror-padded with flipped slices instead of MirrorPad, whose
 # CPU kernel slows down sharply above ~6M values but is faster below (forward + backward, padding 3, measured on 2
 # cores: 64x256x512 64 -> 34 ms, 64x512x1024 181 -> 119 ms; 64x200x400 13 vs 30 ms).
 FLIP_PAD_MIN_VALUES = 8_000_000
@@ -64,7 +65,7 @@ FLIP_PAD_MIN_VALUES = 8_000_000
 class MirrorPad2d(nn.Cell):
     """REFLECT (``dcb|abcd|cba``) or SYMMETRIC (``cba|abcd|dcb``) padding of H and W by ``width`` pixels.
 
-    Training and inference use ``nn.Pad`` (MindSpore's MirrorPad); REFLECT padding of an input of at least
+    Training and inference use ``nn.Pad`` (MindSpore's MirrorPad); the padding of an input of at least
     ``FLIP_PAD_MIN_VALUES`` values per sample is built from two flipped slices and a concat per axis instead (same
     values; its gradient is faster there). MirrorPad has no ONNX exporter, so with ``export_friendly`` set (export.py
     does this) the same values are built from one-pixel slices and one concat per axis (a test compares every form
@@ -81,8 +82,8 @@ class MirrorPad2d(nn.Cell):
 
     def construct(self, x):
         if not self.export_friendly:
-            if self.offset and x.shape[1] * x.shape[2] * x.shape[3] >= FLIP_PAD_MIN_VALUES:
-                return _reflect(_reflect(x, self.width, 2), self.width, 3)
+            if x.shape[1] * x.shape[2] * x.shape[3] >= FLIP_PAD_MIN_VALUES:
+                return _mirror(_mirror(x, self.width, 2, self.offset), self.width, 3, self.offset)
             return self.pad(x)
         p, off = self.width, self.offset
         h = x.shape[2]
