@@ -17,7 +17,7 @@ from src.common.fast_conv import (
     set_conv_algorithm,
     toom_cook,
     winograd_matrices,
-    winograd_pays,
+    winograd_tile,
 )
 from src.common.layers import conv2d
 from src.cyclegan.resnet import ResnetGenerator
@@ -55,10 +55,16 @@ def _compare(in_ch, out_ch, kernel, padding, size, batch=2, rtol=2e-5):
     return fast
 
 
-@pytest.mark.parametrize("kernel, padding, size", [(3, 0, 18), (3, 1, 16), (4, 2, 9), (4, 1, 9), (4, 0, 11)])
-def test_winograd_conv_matches_the_direct_conv_forward_and_backward(kernel, padding, size):
+@pytest.mark.parametrize(
+    "kernel, padding, size, tile",
+    [(3, 0, 18, 4), (3, 1, 16, 4), (3, 1, 8, 2), (3, 0, 10, 2), (4, 2, 9, 2), (4, 1, 9, 2), (4, 0, 11, 2)],
+)
+def test_winograd_conv_matches_the_direct_conv_forward_and_backward(kernel, padding, size, tile):
+    """F(4x4, 3x3), F(2x2, 3x3) (8x8 outputs: 2 x 4 4x4 tiles are too few, 2 x 16 2x2 tiles are not) and F(2x2, 4x4)."""
     fast = _compare(12, 10, kernel, padding, size)
     assert fast.fast_algorithm == "winograd"
+    out_size = size + 2 * padding - kernel + 1
+    assert winograd_tile(2, out_size, out_size, kernel) == tile  # the batch of 2 in _compare
 
 
 def test_shifted_sum_conv_matches_the_direct_conv_forward_and_backward():
@@ -109,22 +115,23 @@ def test_winograd_conv_with_a_partial_last_tile_matches_the_direct_conv(kernel, 
     assert out_size % (4 if kernel == 3 else 2)
     fast = _compare(12, 10, kernel, padding, size)
     assert fast.fast_algorithm == "winograd"
-    assert winograd_pays(2, out_size, out_size, 12, 10, kernel)  # so the Winograd path ran
+    assert winograd_tile(2, out_size, out_size, kernel)  # so the Winograd path ran
 
 
 def test_winograd_conv_falls_back_to_the_direct_conv_when_whole_tiles_add_too_much():
     conv = conv2d(4, 4, 3, 1, 0)
-    x = ms.Tensor(np.random.default_rng(0).standard_normal((1, 4, 12, 12)).astype(np.float32))  # 10x10 output
+    x = ms.Tensor(np.random.default_rng(0).standard_normal((2, 4, 11, 11)).astype(np.float32))  # 9x9 output
+    assert winograd_tile(2, 9, 9) == 0  # 12x12 in 4x4 tiles: 78% more; 10x10 in 2x2 tiles: 23% more
     fast = conv(x).asnumpy()
     set_conv_algorithm(conv, "direct")
     np.testing.assert_array_equal(fast, conv(x).asnumpy())
 
 
-@pytest.mark.parametrize("kernel, tile", [(3, 4), (4, 2)])
+@pytest.mark.parametrize("kernel, tile", [(3, 4), (3, 2), (4, 2)])
 def test_winograd_transforms_are_exact_on_a_single_tile(kernel, tile):
     """A^T [(G g G^T) * (B^T d B)] A equals the tile x tile valid cross-correlation of a (tile + kernel - 1)^2 input
-    tile with the kernel: F(4x4, 3x3) and F(2x2, 4x4)."""
-    tile_in, weight, tile_out = (m.astype(np.float64) for m in winograd_matrices(kernel))
+    tile with the kernel: F(4x4, 3x3), F(2x2, 3x3) and F(2x2, 4x4)."""
+    tile_in, weight, tile_out = (m.astype(np.float64) for m in winograd_matrices(kernel, tile))
     a = tile + kernel - 1
     rng = np.random.default_rng(1)
     d, g = rng.standard_normal((a, a)), rng.standard_normal((kernel, kernel))
@@ -194,14 +201,18 @@ def test_resnet_generator_gives_the_same_outputs_with_fast_and_direct_convs():
     assert np.abs(fast - direct).max() < 1e-4
 
 
-def test_winograd_is_used_only_with_enough_tiles_for_the_channels():
-    assert winograd_pays(1, 64, 64, 256, 256)  # CycleGAN's residual blocks at 256x256
-    assert not winograd_pays(1, 16, 32, 1024, 1024)  # pix2pixHD's at 256x512: 32 tiles for 1024 channels
-    assert winograd_pays(8, 16, 32, 1024, 1024)  # a batch of 8 has the tiles
-    assert winograd_pays(1, 66, 64, 8, 8)  # 68x64 in whole tiles: 3% more
-    assert not winograd_pays(1, 10, 10, 8, 8)  # 12x12 in whole tiles: 44% more
-    assert winograd_pays(1, 34, 66, 256, 512, kernel=4)  # pix2pixHD's D at 256x512: 561 2x2 tiles
-    assert winograd_pays(1, 31, 31, 256, 512, kernel=4)  # pix2pix's D at 256x256: 32x32 in whole tiles, 7% more
+def test_winograd_tile_is_the_largest_with_enough_tiles():
+    assert winograd_tile(1, 64, 64) == 4  # CycleGAN's residual blocks at 256x256: 256 tiles
+    assert winograd_tile(1, 16, 32) == 4  # pix2pixHD's at 256x512: 32 tiles
+    assert winograd_tile(1, 8, 16) == 2  # pix2pixHD's at 128x256: 8 4x4 tiles, 32 2x2 tiles
+    assert winograd_tile(1, 4, 8) == 0  # 8 2x2 tiles
+    assert winograd_tile(4, 4, 8) == 2  # a batch of 4 has the tiles
+    assert winograd_tile(1, 66, 64) == 4  # 68x64 in whole tiles: 3% more
+    assert winograd_tile(2, 10, 10) == 2  # 12x12 in whole 4x4 tiles: 44% more; 2 x 25 2x2 tiles
+    assert winograd_tile(1, 10, 10) == 0  # 25 2x2 tiles
+    assert winograd_tile(1, 34, 66, kernel=4) == 2  # pix2pixHD's D at 256x512: 561 2x2 tiles
+    assert winograd_tile(1, 31, 31, kernel=4) == 2  # pix2pix's D at 256x256: 32x32 in whole tiles, 7% more
+    assert winograd_tile(1, 7, 7, kernel=4) == 0  # 8x8 in whole tiles: 31% more
     conv = conv2d(64, 64, 3, 1, 1)
     x = ms.Tensor(np.random.default_rng(0).standard_normal((1, 64, 4, 4)).astype(np.float32))  # 1 tile, 64 channels
     fast = conv(x).asnumpy()

@@ -8,12 +8,14 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
   Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray, 2016): each 6x6 input tile and 3x3 kernel are
   transformed, multiplied point-wise as 36 batched GEMMs (4x fewer multiplications than the direct conv), and
   transformed back to a 4x4 output tile. The backward pass is three GEMM-shaped ops instead of two im2col convs:
-  about 2.5x faster forward + backward for 256 channels at 64x64.
+  about 2.5x faster forward + backward for 256 channels at 64x64. Outputs with fewer than 32 4x4 tiles (pix2pixHD's
+  1024-channel blocks at 8x16) use F(2x2, 3x3): 16 GEMMs, 2.25x fewer multiplications, and 16 instead of 36
+  transformed weights per channel pair (:func:`winograd_tile`).
 - **4x4 stride-1 convs** (pix2pixHD's discriminator, 256 -> 512 channels at 1/8 scale): Winograd F(2x2, 4x4), 25
   GEMMs instead of 64 multiplications per tile, from the Toom-Cook construction (:func:`toom_cook`); forward +
   backward 219-250 -> 116-157 ms at 256x512.
 - An output that does not split into whole tiles (a PatchGAN's 31x31 map in 2x2 tiles) is computed on whole tiles,
-  with extra zero padding at the bottom and right, and cropped, when that adds at most 20% (:func:`winograd_pays`).
+  with extra zero padding at the bottom and right, and cropped, when that adds at most 20% (:func:`winograd_tile`).
 - **Wide convs with few output channels** (the final 7x7 conv to RGB, a PatchGAN's last 4x4 conv to one channel).
   im2col of a 64-channel 262x262 input with a 7x7 kernel is an 822 MB matrix. Here the kernel is applied as one GEMM
   ``(k*k*out, in) x (in, H*W)`` followed by a sum of ``k*k`` shifted planes: forward 100 -> 24 ms, forward + backward
@@ -22,7 +24,7 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
 
 Results equal the direct convolution up to float32 rounding (relative error ~1e-5 for Winograd, ~1e-6 for the
 shifted sum; tests/test_fast_conv.py checks outputs and gradients against ``nn.Conv2d``). A layer whose input does not
-fit an algorithm (too few tiles for its channels, say) uses the direct convolution.
+fit an algorithm (too few tiles, say) uses the direct convolution.
 
 Zero padding uses the ``ops.Pad`` primitive: with the functional ``ops.pad`` in the padded shifted sum, MindSpore 2.8's
 CPU runtime hung from about the 7th call of the compiled graph (a test runs the case in a subprocess).
@@ -82,17 +84,21 @@ def toom_cook(tile, kernel, points):
     return evaluate(tile).T, evaluate(kernel), np.linalg.inv(evaluate(tile + kernel - 1)).T
 
 
-# (output tile, kernel) -> 1-D transforms. F(4x4, 3x3) as published; F(2x2, 4x4) (pix2pixHD's stride-1 4x4 D conv:
-# 25 multiplications per tile instead of 64) from Toom-Cook at 0, 1, -1, 2.
-_TRANSFORMS = {(4, 3): (_AT, _G, _BT), (2, 4): toom_cook(2, 4, (0, 1, -1, 2))}
-WINOGRAD_TILES = {3: 4, 4: 2}  # kernel size -> output tile
+# (output tile, kernel) -> 1-D transforms. F(4x4, 3x3) as published; F(2x2, 3x3) (for outputs with few 4x4 tiles:
+# 16 multiplications per tile instead of 36, i.e. 4/9 of the direct conv's instead of 1/4, but 16 instead of 36
+# transformed weights per input-output pair) and F(2x2, 4x4) (pix2pixHD's stride-1 4x4 D conv: 25 multiplications
+# per tile instead of 64) from Toom-Cook at 0, 1, -1 (, 2).
+_TRANSFORMS = {(4, 3): (_AT, _G, _BT), (2, 3): toom_cook(2, 3, (0, 1, -1)), (2, 4): toom_cook(2, 4, (0, 1, -1, 2))}
+WINOGRAD_TILES = {3: (4, 2), 4: (2,)}  # kernel size -> output tiles, preferred first
+MIN_WINOGRAD_TILES = 32  # fewer tiles than this (over the batch) and the GEMMs are too narrow to pay
 
 
-def winograd_matrices(kernel=3):
-    """The three 2-D transforms of the Winograd conv for ``kernel`` x ``kernel`` as float32 arrays, with a = tile +
+def winograd_matrices(kernel=3, tile=None):
+    """The three 2-D transforms of the Winograd conv F(tile x tile, kernel x kernel) as float32 arrays, with a = tile +
     kernel - 1 input points per axis: input (a*a, 1, a, a) as a stride-``tile`` conv kernel, weight (a*a, kernel^2),
-    output (tile^2, a*a). For 3x3: F(4x4, 3x3) with 36 points; for 4x4: F(2x2, 4x4) with 25."""
-    tile = WINOGRAD_TILES[kernel]
+    output (tile^2, a*a). ``tile`` defaults to the kernel's preferred one: F(4x4, 3x3) with 36 points, F(2x2, 4x4)
+    with 25; F(2x2, 3x3) has 16."""
+    tile = WINOGRAD_TILES[kernel][0] if tile is None else tile
     at, g, bt = _TRANSFORMS[(tile, kernel)]
     a = tile + kernel - 1
     tile_in = np.einsum("ai,bj->abij", bt, bt).reshape(a * a, 1, a, a)
@@ -126,19 +132,20 @@ def _round_up(size, tile):
     return -(-size // tile) * tile
 
 
-def winograd_pays(n, h, w, in_channels, out_channels, kernel=3):
-    """Whether Winograd should replace the direct conv for an output of ``n x out_channels x h x w``. The output is
-    computed in tiles (4x4 for a 3x3 kernel, 2x2 for 4x4), rounded up to whole tiles (extra zero padding at the
-    bottom and right, cropped afterwards) when that adds at most 20% to it: a PatchGAN's 31x31 map becomes 32x32.
-    There must be at least a quarter as many tiles as channels. The transformed weight matrices (36 or 25 * in * out
-    values) are computed and kept for the backward pass at every call; with fewer tiles they cost more time or memory
-    than they save (measured on 2 cores: pix2pixHD's 1024-channel blocks at 16x32 train about as fast either way but
-    take 150 MB more per layer, and infer 15% slower)."""
-    tile = WINOGRAD_TILES[kernel]
-    hh, ww = _round_up(h, tile), _round_up(w, tile)
-    if hh * ww * 5 > h * w * 6:
-        return False
-    return 4 * n * (hh // tile) * (ww // tile) >= max(in_channels, out_channels)
+def winograd_tile(n, h, w, kernel=3):
+    """The output tile of the Winograd conv for an ``n x ? x h x w`` output (4 or 2 for a 3x3 kernel, 2 for 4x4), or
+    0 for the direct conv. The output is computed in whole tiles, rounded up (extra zero padding at the bottom and
+    right, cropped afterwards) when that adds at most 20% to it: a PatchGAN's 31x31 map becomes 32x32. The largest
+    tile is taken that gives at least ``MIN_WINOGRAD_TILES`` tiles over the batch: the GEMMs are ``points`` products
+    of (out x in) by (in x tiles), and narrower ones do not pay for the transforms (measured on 2 cores,
+    forward + backward of 3x3 convs with 1024 channels: 8x16 output, direct 73 ms, F(4x4) with 8 tiles 77 ms,
+    F(2x2) with 32 tiles 48 ms; 16x32 output: direct 190, F(4x4) 86, F(2x2) 109 ms). The time saved and the
+    transforms' cost both grow with in x out, so the channel counts do not enter."""
+    for tile in WINOGRAD_TILES[kernel]:
+        hh, ww = _round_up(h, tile), _round_up(w, tile)
+        if hh * ww * 5 <= h * w * 6 and n * (hh // tile) * (ww // tile) >= MIN_WINOGRAD_TILES:
+            return tile
+    return 0
 
 
 class FastConv2d(nn.Conv2d):
@@ -159,19 +166,24 @@ class FastConv2d(nn.Conv2d):
             self.zero_pad = ops.Pad(((0, 0), (0, 0), (p, p), (p, p)))
         if self.fast_algorithm == "winograd":
             self.wino_kernel = _pair(kernel_size)[0]
-            self.wino_tile = WINOGRAD_TILES[self.wino_kernel]
-            tile_in, weight, tile_out = winograd_matrices(self.wino_kernel)
-            self.wino_in = ms.Tensor(tile_in)
-            self.wino_weight = ms.Tensor(weight)
-            self.wino_out = ms.Tensor(tile_out)
+            tiles = WINOGRAD_TILES[self.wino_kernel]
+            self.wino_tiles = tiles
+            # the transforms of the preferred tile (a) and of the smaller one (b, 3x3 only)
+            self.wino_a = tuple(ms.Tensor(m) for m in winograd_matrices(self.wino_kernel, tiles[0]))
+            self.wino_b = tuple(ms.Tensor(m) for m in winograd_matrices(self.wino_kernel, tiles[-1]))
+            # G g G^T as (points, r*r) x (k*c, r*r)^T: no transposed copy of the weight (nor of its gradient)
+            self.matmul_nt = ops.MatMul(transpose_b=True)
 
     def construct(self, x):
         if self.use_fast:
             if self.fast_algorithm == "winograd":
                 r = self.wino_kernel
                 h, w = x.shape[2] + 2 * self.zero_padding - r + 1, x.shape[3] + 2 * self.zero_padding - r + 1
-                if winograd_pays(x.shape[0], h, w, self.in_channels, self.out_channels, r):
-                    return self._winograd(x, h, w)  # (rounded up to whole tiles inside)
+                tile = winograd_tile(x.shape[0], h, w, r)
+                if tile == self.wino_tiles[0]:
+                    return self._winograd(x, h, w, tile, self.wino_a)  # (rounded up to whole tiles inside)
+                if tile:
+                    return self._winograd(x, h, w, tile, self.wino_b)
             else:
                 return self._shifted_sum(x)
         return super().construct(x)
@@ -181,10 +193,11 @@ class FastConv2d(nn.Conv2d):
             return ops.bias_add(y, self.bias)
         return y
 
-    def _winograd(self, x, h, w):
+    def _winograd(self, x, h, w, t, transforms):
         n, c, hp, wp = x.shape
-        k, r, t = self.out_channels, self.wino_kernel, self.wino_tile
-        points = (t + r - 1) ** 2  # 36 for F(4x4, 3x3), 25 for F(2x2, 4x4)
+        k, r = self.out_channels, self.wino_kernel
+        tile_in, weight_transform, tile_out = transforms
+        points = (t + r - 1) ** 2  # 36 for F(4x4, 3x3), 16 for F(2x2, 3x3), 25 for F(2x2, 4x4)
         full_h, full_w = _round_up(h, t), _round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
         th, tw = full_h // t, full_w // t
         tiles = th * tw
@@ -193,15 +206,15 @@ class FastConv2d(nn.Conv2d):
             x = ops.cat((x, ops.zeros((n, c, full_h - h, wp), x.dtype)), 2)
         if full_w != w:
             x = ops.cat((x, ops.zeros((n, c, x.shape[2], full_w - w), x.dtype)), 3)
-        v = ops.conv2d(x.reshape(n * c, 1, x.shape[2], x.shape[3]), self.wino_in, stride=t, pad_mode="pad",
+        v = ops.conv2d(x.reshape(n * c, 1, x.shape[2], x.shape[3]), tile_in, stride=t, pad_mode="pad",
                        padding=self.zero_padding)  # fmt: skip
         v = v.reshape(n, c, points, tiles).transpose(2, 1, 0, 3).reshape(points, c, n * tiles)
-        # weight transform G g G^T, straight into the (points, k, c) layout (transposing the r*r-tap weight is
-        # cheaper than transposing the result)
-        u = ops.matmul(self.wino_weight, self.weight.reshape(k * c, r * r).transpose(1, 0)).reshape(points, k, c)
+        # weight transform G g G^T, straight into the (points, k, c) layout; the GEMM reads the weight transposed
+        # (an explicit transpose took as long as the product, and kept a copy for the backward pass)
+        u = self.matmul_nt(weight_transform, self.weight.reshape(k * c, r * r)).reshape(points, k, c)
         m = ops.bmm(u, v)  # (points, k, n * tiles): one GEMM over the input channels per point
         # output transform A^T m A: points -> t*t values per tile, then the tiles back into planes
-        y = ops.matmul(self.wino_out, m.reshape(points, k * n * tiles))
+        y = ops.matmul(tile_out, m.reshape(points, k * n * tiles))
         y = y.reshape(t, t, k, n, th, tw).transpose(3, 2, 4, 0, 5, 1).reshape(n, k, full_h, full_w)
         if full_h != h:
             y = ops.narrow(y, 2, 0, h)
