@@ -67,6 +67,14 @@ def test_winograd_conv_matches_the_direct_conv_forward_and_backward(kernel, padd
     assert winograd_tile(2, out_size, out_size, kernel) == tile  # the batch of 2 in _compare
 
 
+@pytest.mark.parametrize("in_ch, out_ch, size, batch", [(3, 8, 14, 2), (6, 16, 12, 1)])
+def test_swapped_weight_gradient_conv_matches_the_direct_conv(in_ch, out_ch, size, batch):
+    """The first 7x7 conv (from an image or a label map): forward as MindSpore's, weight gradient as a forward conv
+    with batch and channels swapped (batch 1 and 2), input gradient as MindSpore's."""
+    fast = _compare(in_ch, out_ch, 7, 0, size, batch=batch)
+    assert fast.fast_algorithm == "swap"
+
+
 def test_shifted_sum_conv_matches_the_direct_conv_forward_and_backward():
     fast = _compare(16, 3, 7, 0, 14)
     assert fast.fast_algorithm == "shift"
@@ -163,7 +171,9 @@ def test_algorithm_choice():
     assert choose_algorithm(64, 128, 3, 2, 1) == "direct"  # strided
     assert choose_algorithm(64, 64, 3, 1, 2) == "direct"  # padding 2
     assert choose_algorithm(64, 3, 7, 1, 0) == "shift"
-    assert choose_algorithm(3, 64, 7, 1, 0) == "direct"  # more outputs than inputs: im2col is small
+    assert choose_algorithm(3, 64, 7, 1, 0) == "swap"  # the first 7x7 conv: more outputs than inputs
+    assert choose_algorithm(36, 64, 7, 1, 0) == "swap"  # pix2pixHD's, over the label map
+    assert choose_algorithm(3, 64, 7, 1, 3) == "direct"  # zero padding: not the form the generators use
     assert choose_algorithm(512, 1, 4, 1, 2) == "shift"  # 16 taps x 1 output <= 512 inputs
     assert choose_algorithm(8, 1, 4, 1, 1) == "winograd"  # 16 taps x 1 output > 8 inputs: F(2x2, 4x4)
     assert choose_algorithm(256, 512, 4, 1, 2) == "winograd"  # pix2pixHD's stride-1 D conv
@@ -183,7 +193,7 @@ def test_conv_algorithm_setting():
 def test_fast_convs_keep_the_parameter_names_and_counts_of_the_generator():
     net = ResnetGenerator(ngf=8, n_blocks=2)
     kinds = [c.fast_algorithm for _, c in net.cells_and_names() if isinstance(c, FastConv2d)]
-    assert kinds.count("winograd") == 4 and kinds.count("shift") == 1
+    assert kinds.count("winograd") == 4 and kinds.count("shift") == 1 and kinds.count("swap") == 1
     names = [p.name for p in net.trainable_params()]
     assert "model.10.conv_block.1.weight" in names and "model.10.conv_block.5.bias" in names
     assert all(isinstance(c, nn.Conv2d) for _, c in net.cells_and_names() if isinstance(c, FastConv2d))
