@@ -21,7 +21,6 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
   ``(k*k*out, in) x (in, H*W)`` followed by a sum of ``k*k`` shifted planes: forward 100 -> 24 ms, forward + backward
   about 7x faster; for pix2pixHD's last D conv (512 -> 1, 4x4, zero padding 2) forward + backward 47 -> 12 ms. Zero
   padding is applied to the planes (``out * k * k`` channels) rather than to the input.
-
 - **The first 7x7 conv** (from the image or the label map: few inputs, more outputs, no padding). Its forward is
   MindSpore's; its weight gradient is a forward conv with the roles swapped, input channels as the batch and the
   output gradient as the kernel (:class:`_SwappedWeightGradConv`): pix2pixHD's (36 -> 64 at 256x512) forward +
@@ -177,7 +176,7 @@ class _SwappedWeightGradConv(nn.Cell):
         return self.conv(x, weight)
 
     def bprop(self, x, weight, out, dout):
-        # (c, k, kh, kw) -> (k, c, kh, kw); for a batch of 1 the input transposes are copies of small tensors
+        # (c, k, kh, kw) -> (k, c, kh, kw); the transposed input is a copy (19 MB for pix2pixHD's label map)
         dweight = ops.conv2d(x.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
         return self.input_grad(dout, weight, x.shape), dweight
 
