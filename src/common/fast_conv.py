@@ -182,8 +182,9 @@ class _SwappedWeightGradConv(nn.Cell):
 
 
 class FastConv2d(nn.Conv2d):
-    """``nn.Conv2d`` (zero padding ``padding`` on every side, or none) computed by Winograd (F(4x4, 3x3), F(2x2, 4x4))
-    or as a sum of shifted GEMM planes where that is faster on the CPU; see the module docstring."""
+    """``nn.Conv2d`` (zero padding ``padding`` on every side, or none) computed where that is faster on the CPU by
+    Winograd (F(4x4, 3x3) or F(2x2, 3x3), F(2x2, 4x4)), as a sum of shifted GEMM planes, or with its weight gradient as
+    a swapped-roles forward conv; see the module docstring."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, has_bias=True):
         if padding:
@@ -203,9 +204,11 @@ class FastConv2d(nn.Conv2d):
             self.wino_kernel = _pair(kernel_size)[0]
             tiles = WINOGRAD_TILES[self.wino_kernel]
             self.wino_tiles = tiles
-            # the transforms of the preferred tile (a) and of the smaller one (b, 3x3 only)
+            # the transforms of the preferred tile (a) and of the smaller one (b, 3x3 only; 4x4 has one tile)
             self.wino_a = tuple(ms.Tensor(m) for m in winograd_matrices(self.wino_kernel, tiles[0]))
-            self.wino_b = tuple(ms.Tensor(m) for m in winograd_matrices(self.wino_kernel, tiles[-1]))
+            self.wino_b = self.wino_a
+            if len(tiles) > 1:
+                self.wino_b = tuple(ms.Tensor(m) for m in winograd_matrices(self.wino_kernel, tiles[1]))
             # G g G^T as (points, r*r) x (k*c, r*r)^T: no transposed copy of the weight (nor of its gradient)
             self.matmul_nt = ops.MatMul(transpose_b=True)
 
