@@ -115,6 +115,15 @@ def test_padded_shifted_sum_runs_repeatedly_under_jit(tmp_path):
     assert result.returncode == 0 and "done" in result.stdout, result.stderr[-2000:]
 
 
+@pytest.mark.parametrize("kernel, padding, size, tile", [(3, 1, 34, 4), (3, 1, 12, 2), (4, 2, 15, 2)])
+def test_winograd_conv_of_a_single_sample_matches_the_direct_conv(kernel, padding, size, tile):
+    """Batch 1, the training batch of every model here, takes its own path (no per-sample split); 34x34 is a
+    partial last 4x4 tile."""
+    fast = _compare(12, 10, kernel, padding, size, batch=1)
+    out_size = size + 2 * padding - kernel + 1
+    assert fast.fast_algorithm == "winograd" and winograd_tile(1, out_size, out_size, kernel) == tile
+
+
 @pytest.mark.parametrize("kernel, padding, size", [(3, 0, 21), (4, 1, 12), (4, 1, 32)])
 def test_winograd_conv_with_a_partial_last_tile_matches_the_direct_conv(kernel, padding, size):
     """Outputs that do not split into whole tiles (19x19 in 4x4 tiles, 11x11 and a PatchGAN's 31x31 in 2x2) are
