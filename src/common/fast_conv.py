@@ -209,20 +209,12 @@ class FastConv2d(nn.Conv2d):
             tiles = WINOGRAD_TILES[self.wino_kernel]
             self.wino_tiles = tiles
             # the transforms of the preferred tile (a) and of the smaller one (b, 3x3 only; 4x4 has one tile)
-            self.wino_a = self._winograd_transforms(tiles[0])
+            self.wino_a = tuple(ms.Tensor(m) for m in winograd_matrices(self.wino_kernel, tiles[0]))
             self.wino_b = self.wino_a
             if len(tiles) > 1:
-                self.wino_b = self._winograd_transforms(tiles[1])
+                self.wino_b = tuple(ms.Tensor(m) for m in winograd_matrices(self.wino_kernel, tiles[1]))
             # G g G^T as (points, r*r) x (k*c, r*r)^T: no transposed copy of the weight (nor of its gradient)
             self.matmul_nt = ops.MatMul(transpose_b=True)
-
-    def _winograd_transforms(self, tile):
-        """The input and weight transforms, and the output transform as the kernel of a stride-``tile`` transposed
-        conv (points -> one channel), which also puts every tile's outputs into the plane; with the transposed conv
-        primitive."""
-        tile_in, weight, tile_out = winograd_matrices(self.wino_kernel, tile)
-        points = tile_out.shape[1]
-        return ms.Tensor(tile_in), ms.Tensor(weight), ms.Tensor(tile_out), None
 
     def construct(self, x):
         if self.use_fast:
@@ -259,11 +251,13 @@ class FastConv2d(nn.Conv2d):
 
     def _winograd_sample(self, x, u, h, w, t, transforms):
         """The Winograd conv of one sample (1 x c x H x W) with the transformed weights ``u``, without the bias.
-        It has no Transpose kernel: in a MindSpore 2.8 CPU jit graph every Transpose kernel keeps about twice its
-        output outside the memory pool for the life of the graph (measured: 160 MB per 64-channel layer at 128x256,
-        forward + backward), so the layout changes are split + concat, and the output transform is a transposed
-        conv that also puts the tiles back into planes (as fast as the GEMM + transpose it replaces)."""
-        tile_in, _, tile_out, transposed_conv = transforms
+        In a MindSpore 2.8 CPU jit graph every Transpose kernel keeps about twice its output outside the memory pool
+        for the life of the graph (measured), so the transformed input goes points-first by split + concat (no
+        slower than the transpose). Four 64-channel layers at 128x256, forward + backward: the process peak grew by
+        432 instead of 737 MB, in the same time. The output side keeps its transpose: of the alternatives measured,
+        a transposed conv with the channels as the batch held twice as much memory, and DepthToSpace or stacks of
+        the tile columns were slower."""
+        tile_in, _, tile_out = transforms
         _, c, _, wp = x.shape
         points, k = u.shape[0], u.shape[1]
         full_h, full_w = _round_up(h, t), _round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
@@ -278,6 +272,7 @@ class FastConv2d(nn.Conv2d):
                        padding=self.zero_padding)  # fmt: skip
         v = ops.cat(ops.split(v.reshape(c, points, tiles), 1, 1), 0).reshape(points, c, tiles)  # points first
         m = ops.bmm(u, v)  # (points, k, tiles): one GEMM over the input channels per point
+        # output transform A^T m A: points -> t*t values per tile, then the tiles back into planes
         y = ops.matmul(tile_out, m.reshape(points, k * tiles))
         y = y.reshape(t, t, k, th, tw).transpose(2, 3, 0, 4, 1).reshape(1, k, full_h, full_w)
         if full_h != h:
