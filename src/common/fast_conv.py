@@ -27,6 +27,10 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
   weight gradient 1.35-1.47 -> 0.89-1.02 s, and 790 MB less memory, because MindSpore's weight-gradient kernel holds
   its im2col buffer for the life of a jit graph.
 
+In a MindSpore 2.8 CPU jit graph, every Transpose kernel keeps about twice its output outside the memory pool for the
+life of the graph (measured), so the Winograd conv changes layouts without one where it can (see
+:meth:`FastConv2d._winograd_sample`).
+
 Results equal the direct convolution up to float32 rounding (relative error ~1e-5 for Winograd, ~1e-6 for the
 shifted sum; tests/test_fast_conv.py checks outputs and gradients against ``nn.Conv2d``). A layer whose input does not
 fit an algorithm (too few tiles, say) uses the direct convolution.
