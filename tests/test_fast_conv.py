@@ -57,14 +57,15 @@ def _compare(in_ch, out_ch, kernel, padding, size, batch=2, rtol=2e-5):
 
 @pytest.mark.parametrize(
     "kernel, padding, size, tile",
-    [(3, 0, 18, 4), (3, 1, 16, 4), (3, 1, 8, 2), (3, 0, 10, 2), (4, 2, 9, 2), (4, 1, 9, 2), (4, 0, 11, 2)],
+    [(3, 0, 26, 4), (3, 1, 24, 4), (3, 1, 16, 2), (3, 0, 14, 2), (4, 2, 11, 2), (4, 1, 13, 2), (4, 0, 15, 2)],
 )
 def test_winograd_conv_matches_the_direct_conv_forward_and_backward(kernel, padding, size, tile):
-    """F(4x4, 3x3), F(2x2, 3x3) (8x8 outputs: 2 x 4 4x4 tiles are too few, 2 x 16 2x2 tiles are not) and F(2x2, 4x4)."""
+    """F(4x4, 3x3), F(2x2, 3x3) (16x16 outputs: 16 4x4 tiles per sample are too few, 64 2x2 tiles are not) and
+    F(2x2, 4x4), on a batch of 2 (transformed one sample at a time)."""
     fast = _compare(12, 10, kernel, padding, size)
     assert fast.fast_algorithm == "winograd"
     out_size = size + 2 * padding - kernel + 1
-    assert winograd_tile(2, out_size, out_size, kernel) == tile  # the batch of 2 in _compare
+    assert winograd_tile(1, out_size, out_size, kernel) == tile  # the tiles of one sample
 
 
 @pytest.mark.parametrize("in_ch, out_ch, size, batch", [(3, 8, 14, 2), (6, 16, 12, 1)])
@@ -132,13 +133,13 @@ def test_winograd_conv_with_a_partial_last_tile_matches_the_direct_conv(kernel, 
     assert out_size % (4 if kernel == 3 else 2)
     fast = _compare(12, 10, kernel, padding, size)
     assert fast.fast_algorithm == "winograd"
-    assert winograd_tile(2, out_size, out_size, kernel)  # so the Winograd path ran
+    assert winograd_tile(1, out_size, out_size, kernel)  # so the Winograd path ran
 
 
 def test_winograd_conv_falls_back_to_the_direct_conv_when_whole_tiles_add_too_much():
     conv = conv2d(4, 4, 3, 1, 0)
     x = ms.Tensor(np.random.default_rng(0).standard_normal((2, 4, 11, 11)).astype(np.float32))  # 9x9 output
-    assert winograd_tile(2, 9, 9) == 0  # 12x12 in 4x4 tiles: 78% more; 10x10 in 2x2 tiles: 23% more
+    assert winograd_tile(1, 9, 9) == 0  # 12x12 in 4x4 tiles: 78% more; 10x10 in 2x2 tiles: 23% more
     fast = conv(x).asnumpy()
     set_conv_algorithm(conv, "direct")
     np.testing.assert_array_equal(fast, conv(x).asnumpy())

@@ -99,7 +99,7 @@ def toom_cook(tile, kernel, points):
 # per tile instead of 64) from Toom-Cook at 0, 1, -1 (, 2).
 _TRANSFORMS = {(4, 3): (_AT, _G, _BT), (2, 3): toom_cook(2, 3, (0, 1, -1)), (2, 4): toom_cook(2, 4, (0, 1, -1, 2))}
 WINOGRAD_TILES = {3: (4, 2), 4: (2,)}  # kernel size -> output tiles, preferred first
-MIN_WINOGRAD_TILES = 32  # fewer tiles than this (over the batch) and the GEMMs are too narrow to pay
+MIN_WINOGRAD_TILES = 32  # fewer tiles than this (per GEMM) and the GEMMs are too narrow to pay
 
 
 def winograd_matrices(kernel=3, tile=None):
@@ -149,8 +149,9 @@ def winograd_tile(n, h, w, kernel=3):
     """The output tile of the Winograd conv for an ``n x ? x h x w`` output (4 or 2 for a 3x3 kernel, 2 for 4x4), or
     0 for the direct conv. The output is computed in whole tiles, rounded up (extra zero padding at the bottom and
     right, cropped afterwards) when that adds at most 20% to it: a PatchGAN's 31x31 map becomes 32x32. The largest
-    tile is taken that gives at least ``MIN_WINOGRAD_TILES`` tiles over the batch: the GEMMs are ``points`` products
-    of (out x in) by (in x tiles), and narrower ones do not pay for the transforms (measured on 2 cores,
+    tile is taken that gives at least ``MIN_WINOGRAD_TILES`` tiles over the ``n`` samples that share the GEMMs
+    (:class:`FastConv2d` transforms one sample at a time, so it passes 1): the GEMMs are ``points`` products of
+    (out x in) by (in x tiles), and narrower ones do not pay for the transforms (measured on 2 cores,
     forward + backward of 3x3 convs with 1024 channels: 8x16 output, direct 73 ms, F(4x4) with 8 tiles 77 ms,
     F(2x2) with 32 tiles 48 ms; 16x32 output: direct 190, F(4x4) 86, F(2x2) 109 ms). The time saved and the
     transforms' cost both grow with in x out, so the channel counts do not enter."""
@@ -225,7 +226,7 @@ class FastConv2d(nn.Conv2d):
             if self.fast_algorithm == "winograd":
                 r = self.wino_kernel
                 h, w = x.shape[2] + 2 * self.zero_padding - r + 1, x.shape[3] + 2 * self.zero_padding - r + 1
-                tile = winograd_tile(x.shape[0], h, w, r)
+                tile = winograd_tile(1, h, w, r)  # (the samples are transformed one at a time)
                 if tile == self.wino_tiles[0]:
                     return self._winograd(x, h, w, tile, self.wino_a)  # (rounded up to whole tiles inside)
                 if tile:
