@@ -28,8 +28,8 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
   its im2col buffer for the life of a jit graph.
 
 In a MindSpore 2.8 CPU jit graph, every Transpose kernel keeps about twice its output outside the memory pool for the
-life of the graph (measured), so the Winograd conv changes layouts without one where it can (see
-:meth:`FastConv2d._winograd_sample`).
+life of the graph (measured), so the Winograd conv has none: it changes layouts with split + concat and with GEMMs
+that read an operand transposed (see :meth:`FastConv2d._winograd_sample`).
 
 Results equal the direct convolution up to float32 rounding (relative error ~1e-5 for Winograd, ~1e-6 for the
 shifted sum; tests/test_fast_conv.py checks outputs and gradients against ``nn.Conv2d``). A layer whose input does not
@@ -214,12 +214,21 @@ class FastConv2d(nn.Conv2d):
             tiles = WINOGRAD_TILES[self.wino_kernel]
             self.wino_tiles = tiles
             # the transforms of the preferred tile (a) and of the smaller one (b, 3x3 only; 4x4 has one tile)
-            self.wino_a = tuple(ms.Tensor(m) for m in winograd_matrices(self.wino_kernel, tiles[0]))
+            self.wino_a = self._wino_tensors(tiles[0])
             self.wino_b = self.wino_a
             if len(tiles) > 1:
-                self.wino_b = tuple(ms.Tensor(m) for m in winograd_matrices(self.wino_kernel, tiles[1]))
+                self.wino_b = self._wino_tensors(tiles[1])
             # G g G^T as (points, r*r) x (k*c, r*r)^T: no transposed copy of the weight (nor of its gradient)
             self.matmul_nt = ops.MatMul(transpose_b=True)
+            self.bmm_tn = ops.BatchMatMul(transpose_a=True)  # the output transform's first axis, see below
+
+    def _wino_tensors(self, tile):
+        """(input transform as a conv kernel, weight transform, the 1-D output transform A^T (tile, a), and A stacked
+        ``a`` times (a, a, tile)): the output transform is applied one axis at a time (see _winograd_sample)."""
+        tile_in, weight, _ = winograd_matrices(self.wino_kernel, tile)
+        at = _TRANSFORMS[(tile, self.wino_kernel)][0].astype(np.float32)
+        a_stack = np.ascontiguousarray(np.broadcast_to(at.T, (at.shape[1],) + at.T.shape))
+        return tuple(ms.Tensor(m) for m in (tile_in, weight, at, a_stack))
 
     def construct(self, x):
         if self.use_fast:
@@ -259,10 +268,11 @@ class FastConv2d(nn.Conv2d):
         In a MindSpore 2.8 CPU jit graph every Transpose kernel keeps about twice its output outside the memory pool
         for the life of the graph (measured), so the transformed input goes points-first by split + concat (no
         slower than the transpose). Four 64-channel layers at 128x256, forward + backward: the process peak grew by
-        432 instead of 737 MB, in the same time. The output side keeps its transpose: of the alternatives measured,
-        a transposed conv with the channels as the batch held twice as much memory, and DepthToSpace or stacks of
-        the tile columns were slower."""
-        tile_in, _, tile_out = transforms
+        432 instead of 737 MB, in the same time. The output transform, applied one axis at a time with two GEMMs
+        and a split + concat, lands in the plane layout without one either: two 64-channel layers at 256x512
+        grew it by 473 instead of 847 MB, in the same time (a transposed conv with the channels as the batch held
+        twice as much memory as the transpose, and DepthToSpace or stacks of the tile columns were slower)."""
+        tile_in, _, at, a_stack = transforms
         _, c, _, wp = x.shape
         points, k = u.shape[0], u.shape[1]
         full_h, full_w = _round_up(h, t), _round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
@@ -277,9 +287,13 @@ class FastConv2d(nn.Conv2d):
                        padding=self.zero_padding)  # fmt: skip
         v = ops.cat(ops.split(v.reshape(c, points, tiles), 1, 1), 0).reshape(points, c, tiles)  # points first
         m = ops.bmm(u, v)  # (points, k, tiles): one GEMM over the input channels per point
-        # output transform A^T m A: points -> t*t values per tile, then the tiles back into planes
-        y = ops.matmul(tile_out, m.reshape(points, k * tiles))
-        y = y.reshape(t, t, k, th, tw).transpose(2, 3, 0, 4, 1).reshape(1, k, full_h, full_w)
+        # output transform A^T m A, one axis at a time, into the plane layout (k, th, i, tw, j) without a transpose:
+        # the columns (b -> j) per row point a, with the GEMM reading m transposed: (a, k*th*tw, j); the rows
+        # (a -> i) as one GEMM: (i, k*th, tw*j); i moved behind th by split + concat
+        a = at.shape[1]
+        z = self.bmm_tn(m.reshape(a, a, k * tiles), a_stack)
+        z = ops.matmul(at, z.reshape(a, k * tiles * t)).reshape(t, k * th, tw * t)
+        y = ops.cat([q.reshape(k * th, 1, tw * t) for q in ops.split(z, 1, 0)], 1).reshape(1, k, full_h, full_w)
         if full_h != h:
             y = ops.narrow(y, 2, 0, h)
         if full_w != w:
