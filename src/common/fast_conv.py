@@ -182,12 +182,16 @@ class _SwappedWeightGradConv(nn.Cell):
 
     def bprop(self, x, weight, out, dout):
         n, c, h, w = x.shape
-        if n == 1:  # (a reshape; a Transpose kernel would keep about twice its output for the life of the graph)
-            xt, dt = x.reshape(c, 1, h, w), dout.reshape(dout.shape[1], 1, dout.shape[2], dout.shape[3])
-        else:
-            xt, dt = x.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3)
-        dweight = ops.conv2d(xt, dt).transpose(1, 0, 2, 3)  # (c, k, kh, kw) -> (k, c, kh, kw)
-        return self.input_grad(dout, weight, x.shape), dweight
+        k, oh, ow = dout.shape[1], dout.shape[2], dout.shape[3]
+        # one sample at a time, as the Winograd conv: a single sample's batch and channels swap with a reshape (a
+        # Transpose kernel would keep about twice its output for the life of the graph)
+        xs = ops.split(x, 1, 0) if n > 1 else (x,)
+        ds = ops.split(dout, 1, 0) if n > 1 else (dout,)
+        dweight = ops.conv2d(xs[0].reshape(c, 1, h, w), ds[0].reshape(k, 1, oh, ow))
+        for i in range(1, n):
+            dweight = dweight + ops.conv2d(xs[i].reshape(c, 1, h, w), ds[i].reshape(k, 1, oh, ow))
+        # (c, k, kh, kw) -> (k, c, kh, kw): the weight gradient is small
+        return self.input_grad(dout, weight, x.shape), dweight.transpose(1, 0, 2, 3)
 
 
 class FastConv2d(nn.Conv2d):
