@@ -7,15 +7,18 @@ import traceback
 from src.errors import UserError
 
 
-def main_wrapper(run, argv=None):
-    """Call ``run(argv)``; a :class:`UserError` becomes one ``error: ...`` line on stderr and exit status 2."""
+def main_wrapper(run, argv=None, interrupted="interrupted"):
+    """Call ``run(argv)``; a :class:`UserError` becomes one ``error: ...`` line on stderr and exit status 2.
+
+    Ctrl-C prints ``interrupted`` (e.g. how to resume) and exits with 130; any other exception keeps its traceback.
+    """
     try:
         run(argv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
     except Exception:  # noqa: BLE001 - an unexpected failure: keep the traceback, it is a bug to report
         traceback.print_exc()

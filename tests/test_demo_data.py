@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data.prepare_cityscapes import list_frames, prepare_pix2pix
 from data.prepare_cityscapes import main as prepare_main
 from src.dataset import demo
+from src.dataset.cityscapes import list_frames, prepare_pix2pix
 from src.dataset.cityscapes_labels import LABELS, colorize_label_ids
 from src.errors import UserError
 

@@ -223,7 +223,7 @@ def test_pix2pixhd_feat_recipe_on_two_cpu_workers(tmp_path):
     """
     from PIL import Image
 
-    from data.prepare_cityscapes import prepare_pix2pixhd
+    from src.dataset.cityscapes import prepare_pix2pixhd
     from src.dataset.demo import write_cityscapes_tree
 
     write_cityscapes_tree(tmp_path / "cs", 4, 1, height=32, width=64, seed=1)

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from src.dataset.cityscapes import list_label_frames
 from src.dataset.cityscapes_labels import colorize_train_ids, label_ids_to_train_ids
 from src.dataset.demo import write_cityscapes_tree
 from src.errors import UserError
-from src.metrics import fcn_score
+from src.metrics import fcn_protocol, fcn_score
 from src.metrics.segmentation_metrics import fast_hist, get_scores, strict_hist
 from tests.conftest import TINY
 from tests.test_caffemodel import encode_net, fcn8s_layers, reduced_widths
@@ -59,7 +60,7 @@ class Scripted:
 
 
 def _frames(root, ids, results):
-    labels = dict(fcn_score.list_label_frames(root, "val"))
+    labels = dict(list_label_frames(root, "val"))
     return [(fid, ("result", os.path.join(results, fid + "_leftImg8bit.png")), labels[fid]) for fid in ids]
 
 
@@ -72,7 +73,7 @@ def test_quirks_counted_and_resume_gives_the_same_matrix(tree, tmp_path):
     maps[0][gts[0] == 4] = 19  # channel 19 on GT 4: shifted into row 5 as "road"
     g2 = gts[1].copy()
     g2[0, 0] = 18  # ensure a bicycle pixel exists (we patch the label file below)
-    lbl_path = dict(fcn_score.list_label_frames(root, "val"))[ids[1]]
+    lbl_path = dict(list_label_frames(root, "val"))[ids[1]]
     copy = tmp_path / "cs"
     import shutil
 
@@ -126,9 +127,9 @@ def test_resume_refuses_other_settings(tree, tmp_path):
 def test_bad_input(tree, tmp_path):
     root, ids = tree
     with pytest.raises(UserError, match="Cityscapes folder not found"):
-        fcn_score.list_label_frames(tmp_path / "nope")
+        list_label_frames(tmp_path / "nope")
     with pytest.raises(UserError, match=r"gtFine/val.*not a prepared pix2pix dataset"):
-        fcn_score.list_label_frames(tmp_path)
+        list_label_frames(tmp_path)
     results = _write_results(tmp_path / "res", root, ids[:1])
     Image.new("RGB", (8, 8)).save(os.path.join(results, "frankfurt_000000_000294_leftImg8bit.png"))
     with pytest.raises(UserError, match=r"frankfurt_000000_000294_leftImg8bit.png matches no label frame"):
@@ -137,12 +138,12 @@ def test_bad_input(tree, tmp_path):
     gray = os.path.join(results, ids[0] + "_leftImg8bit.png")
     Image.new("L", (8, 8)).save(gray)
     with pytest.raises(UserError, match=r"is single-channel \(mode L\)"):
-        fcn_score.load_result_rgb(gray)
+        fcn_protocol.load_result_rgb(gray)
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (4, 4), (10, 20, 30, 255)).save(rgba)
-    assert fcn_score.load_result_rgb(rgba).shape == (4, 4, 3)
+    assert fcn_protocol.load_result_rgb(rgba).shape == (4, 4, 3)
     with pytest.raises(UserError, match="segmenter checkpoint not found"):
-        fcn_score.load_segmenter(tmp_path / "missing.ckpt")
+        fcn_protocol.load_segmenter(tmp_path / "missing.ckpt")
 
 
 def test_fcn8s_end_to_end_and_cli(tree, tmp_path, capsys):
@@ -193,8 +194,8 @@ def test_eval_hook_on_pix2pix_outputs(tree, tmp_path):
     """eval.py --fcn_score on a tiny pix2pix trained for two steps on the demo tree's pix2pix layout."""
     import eval as eval_script
     import train as train_script
-    from data.prepare_cityscapes import prepare_pix2pix
     from src.cli import main_wrapper
+    from src.dataset.cityscapes import prepare_pix2pix
     from src.metrics.caffemodel import convert_caffemodel
 
     root, ids = tree

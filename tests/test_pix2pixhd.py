@@ -227,7 +227,7 @@ def test_feature_table_round_trip_and_checks(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_hd_data(tmp_path_factory):
-    from data.prepare_cityscapes import prepare_pix2pixhd
+    from src.dataset.cityscapes import prepare_pix2pixhd
     from src.dataset.demo import write_cityscapes_tree
 
     root = tmp_path_factory.mktemp("hd_unit")

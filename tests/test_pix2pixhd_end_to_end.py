@@ -44,7 +44,7 @@ def _argv(**values):
 
 @pytest.fixture(scope="module")
 def hd_data(tmp_path_factory):
-    from data.prepare_cityscapes import prepare_pix2pixhd
+    from src.dataset.cityscapes import prepare_pix2pixhd
     from src.dataset.demo import write_cityscapes_tree
 
     root = tmp_path_factory.mktemp("hd")

@@ -8,6 +8,7 @@ from PIL import Image
 
 from data import combine_A_and_B as cab
 from data import prepare_cityscapes as prep
+from src.dataset.cityscapes import prepare_pix2pixhd
 from src.dataset.demo import write_cityscapes_tree
 from src.errors import UserError
 
@@ -38,7 +39,7 @@ def test_cyclegan_layout(tree, tmp_path):
 
 def test_pix2pixhd_layout_label_and_instance_not_swapped(tree, tmp_path):
     root, ids = tree
-    counts = prep.prepare_pix2pixhd(root, tmp_path)
+    counts = prepare_pix2pixhd(root, tmp_path)
     assert counts == {"train": 2, "test": 1}
     assert sorted(os.listdir(tmp_path)) == [
         "test_img",
@@ -72,7 +73,7 @@ def test_pix2pixhd_missing_instance_file(tree, tmp_path):
     fid = ids[2]
     os.remove(copy / "gtFine" / "val" / fid.split("_")[0] / f"{fid}_gtFine_instanceIds.png")
     with pytest.raises(UserError, match=f"{fid}_gtFine_instanceIds.png is missing"):
-        prep.prepare_pix2pixhd(copy, tmp_path / "out")
+        prepare_pix2pixhd(copy, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # checked before writing
 
 

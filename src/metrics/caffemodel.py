@@ -31,6 +31,7 @@ import sys
 
 import numpy as np
 
+from src.cli import main_wrapper
 from src.errors import UserError
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -365,7 +366,7 @@ def convert_caffemodel(caffemodel, out, allow_reduced_width=False, log=print):
     return out
 
 
-def main(argv=None):
+def run(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m src.metrics.caffemodel",
         description="Convert fcn-8s-cityscapes.caffemodel into a MindSpore checkpoint (no Caffe needed).",
@@ -376,12 +377,11 @@ def main(argv=None):
         "--allow_reduced_width", action="store_true", help="accept width-reduced synthetic models (tests, demos)"
     )
     args = parser.parse_args(argv)
-    try:
-        convert_caffemodel(args.caffemodel, args.out, allow_reduced_width=args.allow_reduced_width)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    convert_caffemodel(args.caffemodel, args.out, allow_reduced_width=args.allow_reduced_width)
+
+
+def main(argv=None):
+    return main_wrapper(run, argv)
 
 
 if __name__ == "__main__":

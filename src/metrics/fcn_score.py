@@ -1,25 +1,4 @@
-"""The Cityscapes FCN score without Caffe: a streaming, resumable runner.
-
-Protocol (as ``scripts/eval_cityscapes/evaluate.py`` of pix2pix / CycleGAN; details in ``docs/fcn_score.md``):
-
-1. frames = every ``gtFine/<split>/<city>/*_gtFine_labelIds.png``; ground truth = label ids -> 19 train ids
-   (255 = void, ignored); labels are never resized;
-2. each result image (named by its Cityscapes frame id, ``<city>_<seq>_<frame>*.png``) is resized to the label size
-   with PIL BILINEAR (a 256x256 result becomes 1024x2048 on real Cityscapes), RGB -> BGR, minus the BGR mean;
-3. FCN-8s forward, argmax over its **20** outputs (``strict``: over channels 0..18 only);
-4. one confusion matrix summed over all frames; mean pixel / class accuracy and class IoU with ``eps = 1e-12``
-   (:mod:`src.metrics.segmentation_metrics`, which also documents the channel-19 and dropped-frame quirks; both
-   are counted and reported).
-
-Tasks:
-
-* ``labels_to_photo`` (default): results are generated photos, segmented by the FCN-8s (``--fcn_ckpt`` converted from
-  the caffemodel) or by a segmenter trained with :mod:`src.metrics.segmenter`;
-* ``photo_to_labels``: results are generated colour label maps, turned into train ids by nearest palette colour
-  (nearest = black is a void prediction: wrong for its pixel, no class's false positive), resized to the label size
-  with NEAREST. No network involved;
-* ``--real``: instead of results, the real photos of the split resized to ``--real_size`` (256) x ``--real_size``
-  (BICUBIC) go through the same pipeline: the papers' "ground truth" upper bound.
+"""The Cityscapes FCN score without Caffe: a streaming, resumable runner of :mod:`src.metrics.fcn_protocol`.
 
 Only one frame is in memory at a time. After every frame the summed matrix, the finished frame ids and the counters
 go to ``OUT/fcn_score_partial.npz`` (atomically); a re-run with the same settings continues from there.
@@ -32,21 +11,27 @@ Usage::
 """
 
 import argparse
-import glob
 import os
-import re
 import sys
 import time
 
 import numpy as np
 from PIL import Image
 
-from src.dataset.cityscapes_labels import (
-    NUM_TRAIN_CLASSES,
-    color_to_train_ids,
-    label_ids_to_train_ids,
-)
+from src.cli import main_wrapper
+from src.dataset.cityscapes import list_label_frames, photo_path_for
+from src.dataset.cityscapes_labels import NUM_TRAIN_CLASSES
 from src.errors import UserError
+from src.metrics.fcn_protocol import (
+    TASKS,
+    ColorPredictor,
+    frame_image,
+    list_results,
+    load_gt,
+    load_segmenter,
+    match_results,
+    predict_frame,
+)
 from src.metrics.segmentation_metrics import (
     frame_histogram,
     get_scores,
@@ -55,183 +40,7 @@ from src.metrics.segmentation_metrics import (
     scores_dict,
 )
 
-LABEL_SUFFIX = "_gtFine_labelIds.png"
-PHOTO_SUFFIX = "_leftImg8bit.png"
-FRAME_ID_RE = re.compile(r"^(.+?_\d{6}_\d{6})")
-"""A Cityscapes frame id at the start of a file name: ``<city>_<seq:6>_<frame:6>``."""
 PARTIAL_NAME = "fcn_score_partial.npz"
-TASKS = ("labels_to_photo", "photo_to_labels")
-RESULT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Frames and results
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def list_label_frames(cityscapes_dir, split="val"):
-    """``[(frame id, labelIds path)]`` of a split, sorted. A clear error for a missing folder or no labels."""
-    cityscapes_dir = os.fspath(cityscapes_dir)
-    if not os.path.isdir(cityscapes_dir):
-        raise UserError(f"Cityscapes folder not found: {cityscapes_dir}; check --cityscapes_dir")
-    label_dir = os.path.join(cityscapes_dir, "gtFine", split)
-    if not os.path.isdir(label_dir):
-        raise UserError(
-            f"folder not found: {label_dir}; --cityscapes_dir must be the original Cityscapes tree holding "
-            f"gtFine/{split}/<city>/*{LABEL_SUFFIX} (not a prepared pix2pix dataset)"
-        )
-    paths = sorted(glob.glob(os.path.join(label_dir, "*", "*" + LABEL_SUFFIX)))
-    if not paths:
-        raise UserError(f"no *{LABEL_SUFFIX} files in {label_dir}/<city>/; download gtFine_trainvaltest")
-    return [(os.path.basename(p)[: -len(LABEL_SUFFIX)], p) for p in paths]
-
-
-def photo_path_for(cityscapes_dir, split, frame_id):
-    city = frame_id.split("_")[0]
-    path = os.path.join(os.fspath(cityscapes_dir), "leftImg8bit", split, city, frame_id + PHOTO_SUFFIX)
-    if not os.path.isfile(path):
-        raise UserError(f"real photo not found: {path}; --real needs leftImg8bit/{split} in --cityscapes_dir")
-    return path
-
-
-def frame_id_of(name):
-    """The frame id at the start of a result file name, or None."""
-    m = FRAME_ID_RE.match(os.path.basename(name))
-    return m.group(1) if m else None
-
-
-def list_results(result_dir, pattern="*"):
-    """Result image paths in ``result_dir`` (non-recursive, hidden files skipped) matching the glob ``pattern``."""
-    result_dir = os.fspath(result_dir)
-    if not os.path.isdir(result_dir):
-        raise UserError(f"result folder not found: {result_dir}; check --result_dir")
-    paths = sorted(
-        p
-        for p in glob.glob(os.path.join(result_dir, pattern))
-        if os.path.isfile(p) and not os.path.basename(p).startswith(".") and p.lower().endswith(RESULT_EXTENSIONS)
-    )
-    if not paths:
-        raise UserError(f"no result images matching '{pattern}' in {result_dir}")
-    return paths
-
-
-def match_results(named_results, label_frames):
-    """Pair results with label frames by the frame id prefix of their names.
-
-    ``named_results``: ``[(name, path)]``. Returns ``[(frame id, result path, label path)]`` in label order.
-    A name without a known frame id and two results of one frame are errors.
-    """
-    labels = dict(label_frames)
-    matched = {}
-    for name, path in named_results:
-        fid = frame_id_of(name)
-        if fid is None or fid not in labels:
-            example = label_frames[0][0] if label_frames else "<city>_<seq>_<frame>"
-            raise UserError(
-                f"result {path} matches no label frame (its name must start with a Cityscapes frame id "
-                f"such as {example}, found under gtFine/); rename the results or check --cityscapes_dir/--split"
-            )
-        if fid in matched:
-            raise UserError(f"two results for frame {fid}: {matched[fid]} and {path}; keep one (use --pattern)")
-        matched[fid] = path
-    return [(fid, matched[fid], lp) for fid, lp in label_frames if fid in matched]
-
-
-def load_result_rgb(path):
-    """A result image as ``HxWx3`` uint8. RGBA/palette are converted (alpha on white); grayscale is an error."""
-    from src.dataset.image_io import load_image
-
-    try:
-        with Image.open(path) as img:
-            mode = img.mode
-    except (OSError, SyntaxError, ValueError) as err:
-        raise UserError(f"cannot read result image {path} ({err}); replace or delete it") from None
-    if mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16"):
-        raise UserError(
-            f"result image {path} is single-channel (mode {mode}); the FCN score needs RGB images "
-            "(generate with output_nc 3)"
-        )
-    return np.asarray(load_image(path, 3))
-
-
-def load_gt(label_path):
-    try:
-        with Image.open(label_path) as img:
-            ids = np.asarray(img)
-    except (OSError, SyntaxError, ValueError) as err:
-        raise UserError(f"cannot read label {label_path} ({err}); replace it") from None
-    if ids.ndim != 2:
-        raise UserError(f"label {label_path} has shape {ids.shape}; expected a single-channel labelIds PNG")
-    try:
-        return label_ids_to_train_ids(ids)
-    except UserError as err:
-        raise UserError(f"{label_path}: {err}") from None
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Predictors
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-class FCNPredictor:
-    """FCN-8s (from a converted checkpoint): argmax over 20 channels, or over 0..18 when ``strict``."""
-
-    def __init__(self, net, strict, name):
-        self.net, self.strict, self.name = net, strict, name
-
-    def predict(self, rgb):
-        from src.metrics.fcn8s import predict_scores
-
-        scores = predict_scores(self.net, rgb)
-        if self.strict:
-            scores = scores[:NUM_TRAIN_CLASSES]
-        return scores.argmax(axis=0).astype(np.uint8)
-
-
-class ColorPredictor:
-    """photo -> labels: nearest palette colour (void = black -> 255)."""
-
-    name = "nearest_palette_colour"
-
-    def predict(self, rgb):
-        return color_to_train_ids(rgb, include_void=True)
-
-
-def load_segmenter(path, strict=False):
-    """Load ``--fcn_ckpt``: an FCN-8s converted from the caffemodel, or a segmenter from :mod:`src.metrics.segmenter`.
-
-    A ``.caffemodel`` path is converted once to ``<same name>.ckpt`` next to it (or reused if that exists).
-    """
-    from src.common.checkpoint import read_checkpoint, read_meta
-
-    path = os.fspath(path)
-    if path.endswith(".caffemodel"):
-        from src.metrics.caffemodel import convert_caffemodel
-
-        ckpt = path[: -len(".caffemodel")] + ".ckpt"
-        if not os.path.isfile(ckpt):
-            convert_caffemodel(path, ckpt)
-        path = ckpt
-    if not os.path.isfile(path):
-        raise UserError(
-            f"segmenter checkpoint not found: {path}; convert fcn-8s-cityscapes.caffemodel with "
-            "'python -m src.metrics.caffemodel' or train one with 'python -m src.metrics.segmenter'"
-        )
-    params = read_checkpoint(path)
-    meta = read_meta(path, params)
-    kind = meta.get("segmenter", "fcn8s")
-    if kind == "fcn8s":
-        from src.metrics.fcn8s import build_fcn8s
-
-        arrays = {k: v.asnumpy() for k, v in params.items() if not isinstance(v, str)}
-        return FCNPredictor(build_fcn8s(arrays, path), strict, f"fcn8s ({os.path.basename(path)})")
-    if kind == "tiny_unet":
-        from src.metrics.segmenter import load_tiny_segmenter
-
-        seg = load_tiny_segmenter(params, meta, path)
-        seg.name = f"tiny_unet ({os.path.basename(path)})"
-        return seg
-    raise UserError(f"{path}: unknown segmenter '{kind}'; expected an FCN-8s or tiny_unet checkpoint")
-
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Runner
@@ -270,18 +79,6 @@ def _save_partial(path, fingerprint, hist, done, dropped, counters):
             dropped=np.array(dropped, dtype=str),
             counters=counters,
         )
-
-
-def _frame_image(source, real_size):
-    """The image to segment, before resizing to the label size: a result file, or a real photo at real_size²."""
-    kind, path = source
-    if kind == "real":
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            if real_size:  # 0 = native size (no round trip through the generator's resolution)
-                img = img.resize((real_size, real_size), Image.BICUBIC)
-            return np.asarray(img)
-    return load_result_rgb(path)
 
 
 def score_frames(
@@ -333,17 +130,9 @@ def score_frames(
     compute_s = 0.0
     for k, (fid, source, label_path) in enumerate(todo):
         gt = load_gt(label_path)
-        img = _frame_image(source, real_size)
-        lh, lw = gt.shape
+        img = frame_image(source, real_size)
         t0 = time.time()
-        if photo:
-            if img.shape[:2] != (lh, lw):
-                img = np.asarray(Image.fromarray(img).resize((lw, lh), Image.BILINEAR))
-            pred = predictor.predict(img)
-        else:
-            pred = predictor.predict(img)
-            if pred.shape != (lh, lw):
-                pred = np.asarray(Image.fromarray(pred).resize((lw, lh), Image.NEAREST))
+        pred = predict_frame(img, gt.shape, predictor, task)
         compute_s += time.time() - t0
         frame_hist, info = frame_histogram(gt, pred, n, strict=strict_hist)
         hist += frame_hist
@@ -488,7 +277,7 @@ def benchmark(cityscapes_dir, fcn_ckpt, frames=3, split="val", strict=False, log
     return float(np.mean(steady))
 
 
-def main(argv=None):
+def run(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m src.metrics.fcn_score",
         description="Cityscapes FCN score (Caffe-free) of generated images named by frame id.",
@@ -513,37 +302,29 @@ def main(argv=None):
     parser.add_argument("--max_frames", type=int, default=0, help="score at most this many frames (0 = all)")
     parser.add_argument("--benchmark", type=int, default=0, help="only time N frames and print ms/frame")
     args = parser.parse_args(argv)
-    try:
-        if args.benchmark:
-            if not args.fcn_ckpt:
-                raise UserError("--benchmark needs --fcn_ckpt")
-            benchmark(args.cityscapes_dir, args.fcn_ckpt, args.benchmark, args.split, args.strict)
-            return 0
-        evaluate(
-            args.cityscapes_dir,
-            fcn_ckpt=args.fcn_ckpt,
-            result_dir=args.result_dir,
-            out_dir=args.out_dir,
-            split=args.split,
-            task=args.task,
-            strict=args.strict,
-            real=args.real,
-            real_size=args.real_size,
-            pattern=args.pattern,
-            resume=not args.no_resume,
-            max_frames=args.max_frames,
-        )
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
-    return 0
+    if args.benchmark:
+        if not args.fcn_ckpt:
+            raise UserError("--benchmark needs --fcn_ckpt")
+        benchmark(args.cityscapes_dir, args.fcn_ckpt, args.benchmark, args.split, args.strict)
+        return
+    evaluate(
+        args.cityscapes_dir,
+        fcn_ckpt=args.fcn_ckpt,
+        result_dir=args.result_dir,
+        out_dir=args.out_dir,
+        split=args.split,
+        task=args.task,
+        strict=args.strict,
+        real=args.real,
+        real_size=args.real_size,
+        pattern=args.pattern,
+        resume=not args.no_resume,
+        max_frames=args.max_frames,
+    )
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv=None):
+    return main_wrapper(run, argv, interrupted="interrupted; re-run the same command to resume")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -601,3 +382,7 @@ def score_eval_rows(cfg, rows, out_dir, log=print):
         strict=bool(cfg.get("fcn_strict")),
         log=log,
     )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

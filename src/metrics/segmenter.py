@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from src.cli import main_wrapper
 from src.errors import UserError
 
 NUM_CLASSES = 19
@@ -112,8 +113,8 @@ def load_tiny_segmenter(params, meta, path):
 def _load_split(cityscapes_dir, split, height, width, max_frames=0):
     from PIL import Image
 
+    from src.dataset.cityscapes import list_label_frames, photo_path_for
     from src.dataset.cityscapes_labels import label_ids_to_train_ids
-    from src.metrics.fcn_score import list_label_frames, photo_path_for
 
     frames = list_label_frames(cityscapes_dir, split)
     if max_frames > 0:
@@ -214,7 +215,7 @@ def train_segmenter(
     return meta
 
 
-def main(argv=None):
+def run(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m src.metrics.segmenter",
         description="Train a small segmenter (photos -> 19 Cityscapes train ids) for FCN-score-like evaluation.",
@@ -230,24 +231,23 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        train_segmenter(
-            args.cityscapes_dir,
-            args.out,
-            height=args.height,
-            width=args.width,
-            width_mult=args.width_mult,
-            minutes=args.minutes,
-            max_steps=args.max_steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            log=functools.partial(print, flush=True),
-        )
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    train_segmenter(
+        args.cityscapes_dir,
+        args.out,
+        height=args.height,
+        width=args.width,
+        width_mult=args.width_mult,
+        minutes=args.minutes,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        log=functools.partial(print, flush=True),
+    )
+
+
+def main(argv=None):
+    return main_wrapper(run, argv)
 
 
 if __name__ == "__main__":

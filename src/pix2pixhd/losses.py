@@ -103,8 +103,8 @@ def load_vgg19(net, path):
     from src.common.tensors import assign
 
     if path.endswith((".pth", ".pt")):  # torchvision's vgg19 state dict, read without PyTorch
-        from src.convert.run import vgg19_tensors
         from src.convert.torch_reader import read_state_dict
+        from src.convert.vgg19 import vgg19_tensors
 
         params = vgg19_tensors(read_state_dict(path), path)
     else:
