@@ -42,17 +42,8 @@ def run(argv=None):
     env = init_env(cfg)
     model = build_model(cfg, env, training=True)
     model.set_train(True)
-    rng = np.random.default_rng(0)
     width = args.image_width or args.image_size
-    if hasattr(model, "example_batch"):  # models whose batches are more than (input, target, index): pix2pixHD
-        batch = model.example_batch(cfg.batch_size, args.image_size, width)
-    else:
-        shape = (cfg.batch_size, cfg.input_nc, args.image_size, width)
-        batch = (
-            rng.uniform(-1, 1, shape).astype(np.float32),
-            rng.uniform(-1, 1, (cfg.batch_size, cfg.output_nc, args.image_size, width)).astype(np.float32),
-            np.arange(cfg.batch_size, dtype=np.int32),
-        )
+    batch = model.example_batch(cfg.batch_size, args.image_size, width)
 
     times = []
     for _ in range(args.warmup + args.steps):
@@ -86,8 +77,7 @@ def run(argv=None):
         device=cfg.device_target,
         mindspore=ms.__version__,
     )
-    if hasattr(model, "complexity"):  # parameters and MACs of one generator (CycleGAN; teacher too with --kd)
-        result.update(model.complexity(args.image_size))
+    result.update(model.complexity(args.image_size))  # CycleGAN: parameters and MACs of G (and of the teacher)
     if args.json:
         print(json.dumps(result))
     else:

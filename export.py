@@ -103,11 +103,11 @@ def export_network(net, x, out_path, file_format):
 
 
 def run(argv=None):
-    from eval import load_generator
     from src.common.fast_conv import set_conv_algorithm
     from src.common.layers import set_export_friendly
     from src.config import parse_config
     from src.device import init_env
+    from src.evaluation import load_generator
 
     first = parse_config(argv, description=__doc__)
     if first.convert_from_torch:  # a reference PyTorch checkpoint -> a MindSpore one (src/convert)
@@ -126,20 +126,13 @@ def run(argv=None):
     size = cfg.export_size or cfg.crop_size
     if size % model.size_multiple:
         raise UserError(f"export_size {size} must be a multiple of {model.size_multiple} for this generator")
-    base = os.path.splitext(os.path.abspath(cfg.ckpt))[0]
-    nets = [("", model.networks[network], cfg.input_nc)]
-    if hasattr(model, "export_networks"):  # e.g. CycleGAN: both directions, NAME_AtoB and NAME_BtoA
-        base, nets = model.export_networks(cfg.ckpt, network)
+    base, graphs = model.export_graphs(cfg.ckpt, network)  # CycleGAN: both directions, NAME_AtoB and NAME_BtoA
     base = cfg.file_name or base
-    for suffix, net, in_nc in nets:
+    for suffix, net, x in graphs:
         net.set_train(False)
         set_conv_algorithm(net, "direct")  # exported graphs hold plain convolutions, for any runtime
         if cfg.file_format == "ONNX":
             set_export_friendly(net)  # MirrorPad and GroupNorm have no ONNX exporters
-        if isinstance(in_nc, tuple):  # the model gave example inputs (pix2pixHD: label ids, instance ids, ...)
-            x = in_nc
-        else:
-            x = np.random.default_rng(0).uniform(-1, 1, (cfg.export_batch, in_nc, size, size)).astype(np.float32)
         export_and_check(net, x, base + suffix + EXTENSIONS[cfg.file_format], cfg.file_format)
 
 

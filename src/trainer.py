@@ -223,8 +223,7 @@ class Trainer:
             while self.epoch <= self.total_epochs:
                 lr = linear_decay_lr(cfg.lr, self.epoch, cfg.n_epochs, cfg.n_epochs_decay)
                 model.set_learning_rate(lr)
-                if hasattr(model, "on_epoch_start"):  # e.g. pix2pixHD's niter_fix_global
-                    model.on_epoch_start(self.epoch)
+                model.on_epoch_start(self.epoch)  # e.g. pix2pixHD's niter_fix_global
                 loader = make_epoch_loader(
                     self.source,
                     cfg.batch_size,

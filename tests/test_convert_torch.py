@@ -70,9 +70,9 @@ def test_reader_keeps_offsets_strides_and_dtypes(fixture):
 @pytest.mark.parametrize("fixture,model,net,extra,inferred", CASES, ids=[c[0] for c in CASES])
 def test_converted_network_equals_pytorch(tmp_path, fixture, model, net, extra, inferred):
     """The user path: convert, then eval's loader rebuilds the network from the checkpoint alone."""
-    from eval import load_generator
     from src.cli import config_for_checkpoint
     from src.common.checkpoint import read_meta
+    from src.evaluation import load_generator
 
     out = _convert(tmp_path, fixture, model, net, extra)
     meta = read_meta(out)

@@ -12,7 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(REPO, "src")
 
 # Lower layers never import higher ones. Within a layer only the utilities of layer 1 may import each other; the
-# model packages of layer 3 are independent of one another.
+# model packages of layer 4 are independent of one another.
 LAYERS = {
     "src.errors": 0,
     "src.config": 1,
@@ -21,14 +21,16 @@ LAYERS = {
     "src.common": 1,
     "src.dataset": 2,
     "src.convert": 2,  # the .pth reader, key maps and the VGG19 converter; src.convert.run is a runner (below)
-    "src.pix2pix": 3,
-    "src.cyclegan": 3,
-    "src.pix2pixhd": 3,
-    "src.metrics": 3,
-    "src.models": 4,
-    "src.trainer": 4,
+    "src.model_base": 3,
+    "src.pix2pix": 4,
+    "src.cyclegan": 4,
+    "src.pix2pixhd": 4,
+    "src.metrics": 4,
+    "src.models": 5,
+    "src.trainer": 6,
+    "src.evaluation": 6,
 }
-MODULE_LAYERS = {"src.convert.run": 4}  # --convert_from_torch: builds any model's generator
+MODULE_LAYERS = {"src.convert.run": 6}  # --convert_from_torch: builds any model's generator
 TOP_LEVEL = {"train", "eval", "export", "benchmark", "precompute_feature_maps", "data", "tests", "scripts"}
 
 

@@ -167,9 +167,9 @@ def test_global_then_local_with_features(hd_data, tmp_path, capsys):
 
 def _load_run_generator(g_ckpt):
     """The model of a run with its G (and E) loaded, as eval.py builds it (features from the encoder)."""
-    from eval import load_generator
     from src.cli import config_for_checkpoint
     from src.device import init_env
+    from src.evaluation import load_generator
 
     cfg, _ = config_for_checkpoint(["--ckpt", g_ckpt, "--use_encoded_image", "True"], "")
     cfg.test_mode = "eval"

@@ -21,10 +21,10 @@ from mindspore import ops
 
 from src.common import checkpoint as ckpt
 from src.common.discriminators import make_discriminator
+from src.common.eval_sets import EvalSet
 from src.common.init import count_params, init_weights
 from src.common.layers import set_export_friendly
 from src.common.losses import l1_loss, make_gan_loss
-from src.common.model_base import GANModel
 from src.common.optim import add_grads, make_adam, make_grad_reducer
 from src.common.tensors import wait_for_step
 from src.common.unet import UnetGenerator, check_unet_size
@@ -32,6 +32,7 @@ from src.cyclegan.macs import count_macs, format_count
 from src.cyclegan.pool import ImagePool
 from src.cyclegan.resnet import SIZE_MULTIPLE, ResnetGenerator, check_resnet_size
 from src.errors import UserError
+from src.model_base import GANModel, example_image
 
 NET_GS = ("resnet", "unet")
 CROP_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
@@ -104,7 +105,6 @@ class CycleGANModel(GANModel):
     """The CycleGAN model (see the module docstring); ``networks`` are ``G_A``, ``G_B`` (+ ``D_A``, ``D_B``)."""
 
     name = "cyclegan"
-    visual_names = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
 
     def __init__(self, cfg, env=None, training=True, log=print):
         validate_config(cfg, training)
@@ -368,9 +368,6 @@ class CycleGANModel(GANModel):
         fake_a = self.generate(batch[1], "G_B")
         return [batch[0], fake_b, self.generate(fake_b, "G_B"), batch[1], fake_a, self.generate(fake_a, "G_A")]
 
-    def describe(self):
-        return {name: count_params(net) for name, net in self.networks.items()}
-
     # ----- eval.py / export.py hooks
     def prepare_eval(self, ckpt_path, network, log=print):
         """After eval/export loaded ``network`` from ``ckpt_path``: select it and load its partner generator from the
@@ -401,15 +398,15 @@ class CycleGANModel(GANModel):
             side_in, side_out = self._sides(network)
             nc_in, nc_out = (cfg.input_nc, cfg.output_nc) if network == "G_A" else (cfg.output_nc, cfg.input_nc)
             sets.append(
-                _EvalSet(
+                _DirectionEvalSet(
                     cfg, phase, side_in, side_out, nc_in, nc_out, self.size_multiple,
                     lambda x, n=network: self.generate(x, n),
                 )
             )  # fmt: skip
         return sets
 
-    def export_networks(self, ckpt_path, network):
-        """``(default file base, [(suffix, net, input channels), ...])``: ``NAME_AtoB`` for G_A, ``NAME_BtoA`` for
+    def export_graphs(self, ckpt_path, network):
+        """``(default file base, [(suffix, net, example inputs), ...])``: ``NAME_AtoB`` for G_A, ``NAME_BtoA`` for
         G_B; the default base is the checkpoint's path with the network name replaced by ``G``."""
         folder, base = os.path.split(os.path.splitext(os.path.abspath(ckpt_path))[0])
         default = os.path.join(folder, base.replace(network, "G", 1) if network in base else base)
@@ -419,11 +416,11 @@ class CycleGANModel(GANModel):
                 side_in, side_out = self._sides(name)
                 in_nc = self.cfg.input_nc if name == "G_A" else self.cfg.output_nc
                 net = set_export_friendly(self.networks[name])  # MirrorPad has no ONNX exporter
-                nets.append((f"_{side_in}to{side_out}", net, in_nc))
+                nets.append((f"_{side_in}to{side_out}", net, (example_image(self.cfg, in_nc),)))
         return default, nets
 
 
-class _EvalSet:
+class _DirectionEvalSet(EvalSet):
     """The test images of one direction, with paired targets where names match."""
 
     def __init__(self, cfg, phase, side_in, side_out, nc_in, nc_out, size_multiple, generate):
@@ -431,13 +428,13 @@ class _EvalSet:
 
         common = dict(preprocess=cfg.preprocess, load_size=cfg.crop_size, crop_size=cfg.crop_size, no_flip=True,
                       size_multiple=size_multiple)  # fmt: skip
-        self.tag = f"{side_in}to{side_out}"
         self.generate = generate
         self.source = ImageFolderDataset(
             domain_folder(cfg.dataroot, phase, side_in), channels=nc_in, what=f"{phase}{side_in} images",
             max_dataset_size=cfg.max_eval_images or None, **common,
         )  # fmt: skip
-        self.names = self.source.names
+        super().__init__(self.source.names, cfg.seed)
+        self.tag = f"{side_in}to{side_out}"
         self.targets, self._target_index = None, {}
         folder_out = domain_folder(cfg.dataroot, phase, side_out)
         if os.path.isdir(folder_out):
@@ -455,9 +452,9 @@ class _EvalSet:
     def __len__(self):
         return len(self.source)
 
-    def get(self, index, rng):
-        """``(input, target or None, index)``."""
+    def translate(self, index):
+        rng = self.rng(index)
         real = self.source.load(index, rng)
         j = self._target_index.get(index)
         target = None if j is None else self.targets.load(j, rng)
-        return real, target, np.int32(index)
+        return real, self.generate(real[None])[0], target

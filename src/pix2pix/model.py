@@ -12,12 +12,12 @@ import numpy as np
 from mindspore import ops
 
 from src.common.discriminators import make_discriminator
-from src.common.init import count_params, init_weights
+from src.common.init import init_weights
 from src.common.losses import l1_loss, make_gan_loss
-from src.common.model_base import GANModel
 from src.common.optim import make_adam, make_grad_reducer
 from src.common.tensors import wait_for_step
 from src.common.unet import UnetGenerator, check_unet_size
+from src.model_base import GANModel
 
 
 def build_generator(cfg):
@@ -34,7 +34,6 @@ class Pix2PixModel(GANModel):
 
     name = "pix2pix"
     loss_names = ("D_real", "D_fake", "G_GAN", "G_L1")
-    visual_names = ("real_A", "fake_B", "real_B")
 
     def __init__(self, cfg, env=None, training=True):
         if cfg.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop"):
@@ -144,11 +143,3 @@ class Pix2PixModel(GANModel):
         """Images for sample grids: input, output, target (NCHW in [-1, 1])."""
         fake = self.generate(batch[0])
         return [batch[0], fake, batch[1]]
-
-    def describe(self):
-        """Parameter counts for the log."""
-        return {name: count_params(net) for name, net in self.networks.items()}
-
-    @property
-    def export_network(self):
-        return {"G": self.G}

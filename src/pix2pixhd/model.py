@@ -19,11 +19,12 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from src.common.init import count_params, init_weights
-from src.common.model_base import GANModel
+from src.common.eval_sets import EvalSet
+from src.common.init import init_weights
 from src.common.optim import add_grads, make_adam, make_grad_reducer
 from src.common.tensors import wait_for_step
 from src.errors import UserError
+from src.model_base import GANModel
 from src.pix2pixhd import features as F
 from src.pix2pixhd.losses import VGG19Features, feature_matching_loss, load_vgg19, multiscale_gan_loss, vgg_loss
 from src.pix2pixhd.networks import Encoder, GlobalGenerator, LocalEnhancer, MultiscaleDiscriminator
@@ -134,26 +135,17 @@ class InferenceNet(nn.Cell):
         return self.G(x)
 
 
-class _EvalSet:
-    """The test split for eval.py: ``translate(item)`` -> (coloured label, output, photo or None)."""
-
-    tag = ""
+class _LabelEvalSet(EvalSet):
+    """The test split for eval.py: ``translate(index)`` -> (coloured label, output, photo or None)."""
 
     def __init__(self, model, source, seed):
-        self.model, self.source, self.names, self.seed = model, source, source.names, seed
+        super().__init__(source.names, seed)
+        self.model, self.source = model, source
 
-    def __len__(self):
-        return len(self.source)
-
-    def get(self, index, rng):
-        return self.source.get(index, rng)
-
-    def generate(self, x):
-        return self.model.generate(x)
-
-    def translate(self, item):
-        inp, image, seg, index = item[0], item[1], item[2], item[-1]
-        rng = np.random.default_rng([int(self.seed), int(index)])
+    def translate(self, index):
+        item = self.source.get(index, self.rng(index))
+        inp, image, seg = item[0], item[1], item[2]
+        rng = self.rng(index)  # a fresh draw of the same seed for the cluster sampling
         has_photo = self.source.image_paths is not None
         feats = item[3][None] if len(item) == 5 else None  # load_features: precomputed for this split
         fake = self.model.generate(inp[None], seg[None], image[None] if has_photo else None, rng, features=feats)[0]
@@ -165,7 +157,6 @@ class Pix2PixHDModel(GANModel):
 
     name = "pix2pixhd"
     loss_names = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
-    visual_names = ("input_label", "synthesized_image", "real_image")
 
     def __init__(self, cfg, env=None, training=True):
         check_config(cfg)
@@ -495,9 +486,6 @@ class Pix2PixHDModel(GANModel):
         shown = np.stack([self.display_input(x) for x in batch[0]])
         return [shown, fake, batch[1]]
 
-    def describe(self):
-        return {name: count_params(net) for name, net in self.networks.items()}
-
     # ----- eval.py / export.py hooks
     def prepare_eval(self, ckpt_path, network, log=print):
         """Load E (beside the G checkpoint) and the feature clusters when the model uses features."""
@@ -570,9 +558,9 @@ class Pix2PixHDModel(GANModel):
         return self.display_input(inp)[:, :h, :w], out
 
     def eval_sets(self, cfg, phase):
-        return [_EvalSet(self, self.make_source(cfg, phase, training=False), cfg.seed)]
+        return [_LabelEvalSet(self, self.make_source(cfg, phase, training=False), cfg.seed)]
 
-    def export_networks(self, ckpt_path, network):
+    def export_graphs(self, ckpt_path, network):
         """One network: (label ids, instance ids[, feature map]) -> image; label_nc 0: the RGB generator."""
         from src.common.layers import set_export_friendly
 
@@ -582,8 +570,7 @@ class Pix2PixHDModel(GANModel):
         rng = np.random.default_rng(0)
         shape = (cfg.export_batch, 1, size, size)
         if cfg.label_nc == 0:
-            x = rng.uniform(-1, 1, (cfg.export_batch, cfg.input_nc, size, size)).astype(np.float32)
-            return os.path.splitext(os.path.abspath(ckpt_path))[0], [("", self.G, (x,))]
+            return super().export_graphs(ckpt_path, network)
         label = rng.integers(0, cfg.label_nc, shape).astype(np.int32)
         inst = (label * 1000 + rng.integers(0, 2, shape)).astype(np.int32)
         inputs = (label, inst)
@@ -591,10 +578,6 @@ class Pix2PixHDModel(GANModel):
             inputs += (rng.uniform(-1, 1, (cfg.export_batch, cfg.feat_num, size, size)).astype(np.float32),)
         net = InferenceNet(self.G, cfg.label_nc, cfg.no_instance, self.use_features)
         return os.path.splitext(os.path.abspath(ckpt_path))[0], [("", net, inputs)]
-
-    @property
-    def export_network(self):
-        return {"G": self.G}
 
 
 def build_size_multiple(cfg):
