@@ -1,21 +1,5 @@
 #!/usr/bin/env bash
-# pix2pixHD evaluation, 1024x512 with features (clusters from precompute_feature_maps.py) (seed 002 eval_512p_feat.sh): translates DATASET_PATH/test_label (+ test_inst) with the run's G.
+# pix2pixHD evaluation, 1024x512 with features sampled from the run's clusters (seed 002 eval_512p_feat.sh).
 # Usage: bash scripts/eval_512p_feat.sh [DATASET_PATH] [CKPT_PATH] [EXTRA FLAGS...]
-#   CKPT_PATH  generator checkpoint (default runs/pix2pixhd_512p_feat/G_latest.ckpt)
-#   EXTRA      e.g. --use_encoded_image True, --cluster_path FILE, --results_dir DIR
-set -euo pipefail
-if [ $# -lt 1 ]; then
-  echo "Usage: bash scripts/eval_512p_feat.sh [DATASET_PATH] [CKPT_PATH] [EXTRA FLAGS...]" >&2
-  exit 2
-fi
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA="$(cd "$1" 2>/dev/null && pwd)" || { echo "eval_512p_feat.sh: dataset folder not found: $1" >&2; exit 2; }
-CKPT="${2:-runs/pix2pixhd_512p_feat/G_latest.ckpt}"
-shift $(( $# < 2 ? $# : 2 ))
-if [ -f "$CKPT" ]; then
-  CKPT="$(cd "$(dirname "$CKPT")" && pwd)/$(basename "$CKPT")"
-elif [ "${CKPT#/}" = "$CKPT" ]; then
-  CKPT="$ROOT/$CKPT"  # relative to the repository (the default run folders)
-fi
-cd "$ROOT"
-python eval.py --ckpt "$CKPT" --dataroot "$DATA" "$@"
+# Arguments and environment: see scripts/pix2pixhd.sh.
+SCRIPT_NAME="eval_512p_feat.sh" exec bash "$(dirname "${BASH_SOURCE[0]}")/pix2pixhd.sh" eval 512p_feat "$@"

@@ -1,18 +1,5 @@
 #!/usr/bin/env bash
 # pix2pixHD training, 1024x512, labels + instance boundaries (seed 002 train_512p.sh).
 # Usage: bash scripts/train_512p.sh [DATASET_PATH] [EXTRA FLAGS...]
-#   DATASET_PATH  pix2pixHD layout (train_label/, train_inst/, train_img/), made by
-#                 python data/prepare_cityscapes.py --cityscapes_dir CITYSCAPES --output_dir DATASET_PATH --layout pix2pixhd
-#   EXTRA FLAGS   any --key value, e.g. --vgg_pre_trained vgg19.ckpt, --no_vgg_loss True, --device_target GPU
-
-set -euo pipefail
-if [ $# -lt 1 ]; then
-  echo "Usage: bash scripts/train_512p.sh [DATASET_PATH] [EXTRA FLAGS...]" >&2
-  exit 2
-fi
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA="$(cd "$1" 2>/dev/null && pwd)" || { echo "train_512p.sh: dataset folder not found: $1" >&2; exit 2; }
-shift
-cd "$ROOT"
-mkdir -p runs
-python train.py --config_path configs/pix2pixhd_512p.yaml --dataroot "$DATA" "$@" 2>&1 | tee "runs/train_pix2pixhd_512p.log"
+# Arguments and environment: see scripts/pix2pixhd.sh.
+SCRIPT_NAME="train_512p.sh" exec bash "$(dirname "${BASH_SOURCE[0]}")/pix2pixhd.sh" train 512p "$@"
