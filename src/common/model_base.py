@@ -1,6 +1,6 @@
 """What every GAN model of this repository does the same way (see docs/architecture.md, "The model contract")."""
 
-from src.common.optim import get_learning_rate, set_learning_rate
+from src.common.optim import get_learning_rate, linear_decay_lr, set_learning_rate
 
 
 class GANModel:
@@ -16,6 +16,11 @@ class GANModel:
     def set_learning_rate(self, lr):
         for opt in self.optimizers.values():
             set_learning_rate(opt, lr)
+
+    def learning_rate_at(self, epoch):
+        """The learning rate of ``epoch`` (1-based): junyanz's linear decay (pix2pixHD overrides it with NVIDIA's)."""
+        cfg = self.cfg
+        return linear_decay_lr(cfg.lr, epoch, cfg.n_epochs, cfg.n_epochs_decay)
 
     def learning_rate(self):
         return get_learning_rate(self.opt_G)

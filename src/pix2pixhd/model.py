@@ -21,7 +21,7 @@ from mindspore import nn, ops
 
 from src.common.init import count_params, init_weights
 from src.common.model_base import GANModel
-from src.common.optim import add_grads, make_adam, make_grad_reducer
+from src.common.optim import add_grads, make_adam, make_grad_reducer, subtractive_decay_lr
 from src.common.tensors import wait_for_step
 from src.errors import UserError
 from src.pix2pixhd import features as F
@@ -273,6 +273,12 @@ class Pix2PixHDModel(GANModel):
         return loaded
 
     # ----- training
+    def learning_rate_at(self, epoch):
+        """NVIDIA's schedule (``update_learning_rate``): full rate through epoch ``n_epochs + 1``, then ``lr /
+        n_epochs_decay`` less per epoch, down to ``lr / n_epochs_decay`` in the last epoch."""
+        cfg = self.cfg
+        return subtractive_decay_lr(cfg.lr, epoch, cfg.n_epochs, cfg.n_epochs_decay)
+
     def on_epoch_start(self, epoch):
         """Called by the trainer before each epoch: the global generator is frozen for ``niter_fix_global`` epochs.
 
