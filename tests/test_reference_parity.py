@@ -1,5 +1,6 @@
 """Points where pix2pixHD, CycleGAN KD and the recipes follow their reference implementations (issue 20)."""
 
+import numpy as np
 import pytest
 
 from src.config import parse_config
@@ -50,3 +51,35 @@ def test_pix2pixhd_learning_rate_is_nvidias_subtractive_rule():
         training=False,
     )
     assert [p2p.learning_rate_at(e) for e in range(1, 7)] == pytest.approx([1, 1, 1, 0.75, 0.5, 0.25])
+
+
+def _convs(net):
+    from mindspore import nn
+
+    return [c for _, c in net.cells_and_names() if isinstance(c, (nn.Conv2d, nn.Conv2dTranspose))]
+
+
+def test_pix2pixhd_init_sets_conv_weights_only_biases_keep_torch_default():
+    from src.common.init import torch_default_bias_bound
+    from src.pix2pixhd.model import Pix2PixHDModel
+
+    model = Pix2PixHDModel(_cfg(instance_feat=True, nef=4, n_downsample_E=1, ngf=8, ndf=8), None)
+    for name in ("G", "E", "D"):
+        convs = _convs(model.networks[name])
+        weights = np.concatenate([c.weight.asnumpy().ravel() for c in convs])
+        assert abs(weights.std() - 0.02) < 0.002, name
+        for conv in convs:
+            bias = conv.bias.asnumpy()
+            bound = torch_default_bias_bound(conv.weight.shape)
+            assert np.all(np.abs(bias) <= bound) and np.any(bias != 0), (name, conv.weight.shape)
+        spread = np.concatenate([c.bias.asnumpy() / torch_default_bias_bound(c.weight.shape) for c in convs])
+        assert abs(spread.std() - 1 / np.sqrt(3)) < 0.1, name  # U(-bound, bound)
+
+
+def test_pix2pix_init_keeps_zero_biases():
+    from src.pix2pix.model import Pix2PixModel
+
+    cfg = parse_config([], overrides=dict(model="pix2pix", g_layers=5, ngf=2, ndf=2, norm="instance"))
+    model = Pix2PixModel(cfg, None)
+    biases = [c.bias.asnumpy() for n in ("G", "D") for c in _convs(model.networks[n]) if c.bias is not None]
+    assert biases and all(np.all(b == 0) for b in biases)

@@ -172,14 +172,14 @@ class Pix2PixHDModel(GANModel):
         self.cfg = cfg
         self.use_features = uses_features(cfg)
         self.G = build_generator(cfg)
-        init_weights(self.G, cfg.init_type, cfg.init_gain)
+        init_weights(self.G, cfg.init_type, cfg.init_gain, bias_init="torch_default")
         self.G.update_parameters_name("G.")
         self.networks = {"G": self.G}
         multiple = self.G.size_multiple
         self.E = None
         if self.use_features and not loads_features(cfg):
             self.E = Encoder(cfg.output_nc, cfg.feat_num, cfg.nef, cfg.n_downsample_E, cfg.norm)
-            init_weights(self.E, cfg.init_type, cfg.init_gain)
+            init_weights(self.E, cfg.init_type, cfg.init_gain, bias_init="torch_default")
             self.E.update_parameters_name("E.")
             self.networks["E"] = self.E
             multiple = multiple * self.E.size_multiple // math.gcd(multiple, self.E.size_multiple)
@@ -203,7 +203,7 @@ class Pix2PixHDModel(GANModel):
         self.D = MultiscaleDiscriminator(
             label_channels(cfg) + cfg.output_nc, cfg.ndf, cfg.d_layers, cfg.norm, cfg.num_D
         )
-        init_weights(self.D, cfg.init_type, cfg.init_gain)
+        init_weights(self.D, cfg.init_type, cfg.init_gain, bias_init="torch_default")
         self.D.update_parameters_name("D.")
         self.networks["D"] = self.D
         d_path = pretrain_path(cfg, "D")
