@@ -83,3 +83,38 @@ def test_pix2pix_init_keeps_zero_biases():
     model = Pix2PixModel(cfg, None)
     biases = [c.bias.asnumpy() for n in ("G", "D") for c in _convs(model.networks[n]) if c.bias is not None]
     assert biases and all(np.all(b == 0) for b in biases)
+
+
+@pytest.fixture(scope="module")
+def hd_data(tmp_path_factory):
+    from data.prepare_cityscapes import prepare_pix2pixhd
+    from src.dataset.demo import write_cityscapes_tree
+
+    root = tmp_path_factory.mktemp("hd_parity")
+    write_cityscapes_tree(root / "cs", 2, 1, height=32, width=64, seed=2)
+    prepare_pix2pixhd(str(root / "cs"), str(root / "data"))
+    return str(root / "data")
+
+
+def _hd_data_cfg(dataroot, **over):
+    values = dict(dataroot=dataroot, label_nc=35, preprocess="none", ngf=2, ndf=2, num_D=1, jit=False)
+    values.update(over)
+    return _cfg(**values)
+
+
+def test_niter_fix_global_with_two_enhancers_trains_only_the_outermost(hd_data):
+    from src.pix2pixhd.model import Pix2PixHDModel
+
+    cfg = _hd_data_cfg(hd_data, netG="local", n_local_enhancers=2, n_blocks_local=1, niter_fix_global=1)
+    model = Pix2PixHDModel(cfg, None)
+    model.set_train(True)
+    batch = tuple(np.stack([x]) for x in model.make_source(cfg, "train").get(0, np.random.default_rng(0)))
+    before = {p.name: p.asnumpy().copy() for p in model.G.trainable_params()}
+    model.train_step(batch)
+    moved = {p.name for p in model.G.trainable_params() if not np.array_equal(p.asnumpy(), before[p.name])}
+    outer = {n for n in before if n.startswith(("G.local_down.1.", "G.local_up.1."))}
+    assert outer and moved == outer  # neither the global part nor the inner enhancer (local_*.0) moves
+    model.on_epoch_start(2)  # released: all of G trains
+    model.train_step(batch)
+    moved = {p.name for p in model.G.trainable_params() if not np.array_equal(p.asnumpy(), before[p.name])}
+    assert any(n.startswith("G.model.") for n in moved) and any(n.startswith("G.local_up.0.") for n in moved)

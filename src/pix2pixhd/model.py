@@ -6,8 +6,9 @@ One training step (one ``mindspore.jit`` graph), in the reference's order:
    GAN + feature matching + VGG; G (and E) are updated;
 2. D is updated on ``(input, photo)`` as real and ``(input, stop_gradient(fake))`` as fake, loss x 0.5.
 D runs three times per step as in the reference (real, fake, detached fake; see ``_build_step``).
-With ``netG local`` and ``niter_fix_global N``, the first N epochs update only the local enhancer (and E): the
-gradients of the global part are zeroed, and its Adam moments stay zero, so it does not move.
+With ``netG local`` and ``niter_fix_global N``, the first N epochs update only the outermost local enhancer (and E),
+as the reference (which trains only ``model<n_local_enhancers>_*``): the gradients of the global part and of the
+inner enhancers are zeroed, and their Adam moments stay zero, so they do not move.
 With ``load_features`` (the reference's 1024p feature recipe) there is no encoder: G's feature input is read from the
 per-image files ``precompute_feature_maps.py`` wrote with another run's encoder (``<dataroot>/<phase>_feat``).
 """
@@ -79,6 +80,17 @@ def build_generator(cfg):
         cfg.n_blocks_local,
         cfg.norm,
     )
+
+
+def fixed_parameter_mask(names, cfg):
+    """For each of G's optimiser parameter ``names``: True if it stays fixed while ``niter_fix_global`` holds, i.e. a
+    G parameter outside the outermost local enhancer (the reference trains only ``model<n_local_enhancers>_1/_2``,
+    and E). All False for ``netG global``."""
+    if cfg.netG != "local":
+        return tuple(False for _ in names)
+    outer = cfg.n_local_enhancers - 1
+    trained = (f"G.local_down.{outer}.", f"G.local_up.{outer}.")
+    return tuple(n.startswith("G.") and not n.startswith(trained) for n in names)
 
 
 def pretrain_path(cfg, network="G"):
@@ -216,7 +228,7 @@ class Pix2PixHDModel(GANModel):
         self.optimizers = {"G": self.opt_G, "D": self.opt_D}
         self.reduce_G = make_grad_reducer(self.opt_G.parameters, env)
         self.reduce_D = make_grad_reducer(self.opt_D.parameters, env)
-        self.global_mask = tuple(cfg.netG == "local" and p.name.startswith("G.model.") for p in self.opt_G.parameters)
+        self.global_mask = fixed_parameter_mask([p.name for p in self.opt_G.parameters], cfg)
         self._steps = {}
         self.on_epoch_start(1)
 
@@ -280,7 +292,8 @@ class Pix2PixHDModel(GANModel):
         return subtractive_decay_lr(cfg.lr, epoch, cfg.n_epochs, cfg.n_epochs_decay)
 
     def on_epoch_start(self, epoch):
-        """Called by the trainer before each epoch: the global generator is frozen for ``niter_fix_global`` epochs.
+        """Called by the trainer before each epoch: for ``niter_fix_global`` epochs everything of G but the outermost
+        local enhancer is frozen (the global generator, and the inner enhancers when ``n_local_enhancers >= 2``).
 
         When it is released, G's optimiser starts afresh, as the reference does (it builds a new Adam over all of G
         and E): moments zero and bias correction from step 1. Otherwise the global part's first updates would use

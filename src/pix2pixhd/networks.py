@@ -184,10 +184,6 @@ class LocalEnhancer(nn.Cell):
             out = self.local_up[n](self.local_down[n](level) + out)
         return out
 
-    def global_param_prefix(self):
-        """Parameter-name prefix of the global part (after the network-name prefix)."""
-        return "model."
-
 
 def instance_pool(feats, segment_ids, num_segments):
     """Instance-wise average pooling: every pixel gets the mean of ``feats`` over the pixels of its segment.
