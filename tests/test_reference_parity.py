@@ -118,3 +118,17 @@ def test_niter_fix_global_with_two_enhancers_trains_only_the_outermost(hd_data):
     model.train_step(batch)
     moved = {p.name for p in model.G.trainable_params() if not np.array_equal(p.asnumpy(), before[p.name])}
     assert any(n.startswith("G.model.") for n in moved) and any(n.startswith("G.local_up.0.") for n in moved)
+
+
+def test_label_feat_with_instance_feat_averages_over_label_regions(hd_data):
+    from src.pix2pixhd.model import Pix2PixHDModel, segments_kind
+
+    rng = np.random.default_rng(0)
+    both = _hd_data_cfg(hd_data, instance_feat=True, label_feat=True)
+    assert segments_kind(both) == "label"
+    inp, _, seg, _ = Pix2PixHDModel.make_source(both, "train").get(0, rng)
+    label_ids = np.argmax(inp[:35], 0)
+    np.testing.assert_array_equal(seg[0], label_ids)  # the label map wins, as the reference's inst_map = label_map
+    inst_only = _hd_data_cfg(hd_data, instance_feat=True)
+    _, _, seg_inst, _ = Pix2PixHDModel.make_source(inst_only, "train").get(0, np.random.default_rng(0))
+    assert np.any(seg_inst[0] != label_ids)  # instance ids (label * 1000 + k) where there are instances

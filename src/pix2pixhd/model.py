@@ -47,8 +47,9 @@ def loads_features(cfg):
 
 
 def segments_kind(cfg):
-    """The regions features are averaged over: ``instance`` ids, or ``label`` ids for ``label_feat`` alone."""
-    return "label" if (cfg.label_feat and not cfg.instance_feat) else "instance"
+    """The regions features are averaged over: ``label`` ids whenever ``label_feat`` is set (with ``instance_feat``
+    too, as the reference's ``encode_input``, where ``inst_map = label_map`` wins), else ``instance`` ids."""
+    return "label" if cfg.label_feat else "instance"
 
 
 def check_config(cfg):
@@ -580,7 +581,7 @@ class Pix2PixHDModel(GANModel):
             pad = ((0, (-h) % m), (0, (-w) % m))
             label, inst = np.pad(label, pad, mode="edge"), np.pad(inst, pad, mode="edge")
             inp = encode_label_input(label, inst, cfg.label_nc, cfg.no_instance)
-            seg = label if (cfg.label_feat and not cfg.instance_feat) else inst
+            seg = label if segments_kind(cfg) == "label" else inst
         if inp.shape[1] % m or inp.shape[2] % m:
             inp = np.pad(inp, ((0, 0), (0, (-h) % m), (0, (-w) % m)), mode="symmetric")
             seg = np.pad(seg, ((0, (-h) % m), (0, (-w) % m)), mode="edge")
