@@ -132,3 +132,34 @@ def test_label_feat_with_instance_feat_averages_over_label_regions(hd_data):
     inst_only = _hd_data_cfg(hd_data, instance_feat=True)
     _, _, seg_inst, _ = Pix2PixHDModel.make_source(inst_only, "train").get(0, np.random.default_rng(0))
     assert np.any(seg_inst[0] != label_ids)  # instance ids (label * 1000 + k) where there are instances
+
+
+def _reference_d_params(input_nc, ndf, n_layers):
+    """Parameters of one NVIDIA NLayerDiscriminator with batch norm: nf = min(nf * 2, 512), every conv biased."""
+    widths = [ndf]
+    for _ in range(n_layers):
+        widths.append(min(widths[-1] * 2, 512))
+    total = input_nc * ndf * 16 + ndf
+    for a, b in zip(widths[:-1], widths[1:]):
+        total += a * b * 16 + b + 2 * b  # conv + bias + batch-norm scale and shift
+    return total + widths[-1] * 16 + 1
+
+
+@pytest.mark.parametrize("ndf, n_layers", [(128, 3), (32, 5), (8, 2)])
+def test_pix2pixhd_discriminator_widths_and_biases_follow_nvidia(ndf, n_layers):
+    from src.common.discriminators import NLayerDiscriminator
+    from src.common.init import count_params
+    from src.pix2pixhd.networks import MultiscaleDiscriminator
+
+    d = MultiscaleDiscriminator(7, ndf, n_layers, "batch", num_D=1)
+    convs = _convs(d)
+    want = [ndf]
+    for _ in range(n_layers):
+        want.append(min(want[-1] * 2, 512))
+    assert [c.weight.shape[0] for c in convs] == want + [1]
+    assert all(c.bias is not None for c in convs)
+    assert count_params(d) == _reference_d_params(7, ndf, n_layers)
+    # pix2pix / CycleGAN keep junyanz's PatchGAN: ndf * min(2**n, 8), no bias before batch norm
+    junyanz = _convs(NLayerDiscriminator(7, ndf, n_layers, "batch"))
+    assert [c.weight.shape[0] for c in junyanz] == [ndf * min(2**n, 8) for n in range(n_layers + 1)] + [1]
+    assert [c.bias is not None for c in junyanz] == [True] + [False] * n_layers + [True]
