@@ -163,3 +163,24 @@ def test_pix2pixhd_discriminator_widths_and_biases_follow_nvidia(ndf, n_layers):
     junyanz = _convs(NLayerDiscriminator(7, ndf, n_layers, "batch"))
     assert [c.weight.shape[0] for c in junyanz] == [ndf * min(2**n, 8) for n in range(n_layers + 1)] + [1]
     assert [c.bias is not None for c in junyanz] == [True] + [False] * n_layers + [True]
+
+
+def test_pix2pixhd_scale_width_has_no_crop_size_floor_and_photos_resize_bicubic(hd_data):
+    from PIL import Image
+
+    from src.dataset import transforms
+    from src.dataset.image_io import load_image, to_tensor_array
+    from src.pix2pixhd.model import Pix2PixHDModel
+
+    # NVIDIA's __scale_width: h = int(w_target * oh / ow); junyanz's floors it at crop_size (pix2pix, CycleGAN)
+    assert transforms.resized_size((64, 32), "scale_width", 32, 32, scale_width_floor=False) == (32, 16)
+    assert transforms.resized_size((64, 32), "scale_width", 32, 32) == (32, 32)
+    assert transforms.resized_size((100, 30), "scale_width", 50, 1, scale_width_floor=False) == (50, 15)
+    cfg = _hd_data_cfg(hd_data, preprocess="scale_width", load_size=32, crop_size=32)
+    source = Pix2PixHDModel.make_source(cfg, "train", training=False)
+    inp, image, seg, _ = source.get(0, np.random.default_rng(0))
+    assert inp.shape[1:] == image.shape[1:] == seg.shape[1:] == (16, 32)  # the 64x32 maps at width 32
+    photo = load_image(source.image_paths[0], 3)
+    for method, equal in ((Image.BICUBIC, True), (Image.BILINEAR, False)):
+        want = to_tensor_array(photo.resize((32, 16), method))
+        assert np.array_equal(image, want) == equal
