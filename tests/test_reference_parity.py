@@ -184,3 +184,14 @@ def test_pix2pixhd_scale_width_has_no_crop_size_floor_and_photos_resize_bicubic(
     for method, equal in ((Image.BICUBIC, True), (Image.BILINEAR, False)):
         want = to_tensor_array(photo.resize((32, 16), method))
         assert np.array_equal(image, want) == equal
+
+
+def test_pix2pixhd_pool_size_is_zero_and_other_values_are_rejected():
+    from src.errors import UserError
+    from src.pix2pixhd.model import Pix2PixHDModel
+
+    assert _cfg().pool_size == 0  # the reference's default; no pool is implemented
+    assert parse_config([], overrides=dict(model="cyclegan")).pool_size == 50
+    with pytest.raises(UserError, match="pool_size 50 .*valid values are: 0"):
+        Pix2PixHDModel(_cfg(pool_size=50), None)
+    Pix2PixHDModel(_cfg(pool_size=50), None, training=False)  # eval of a run saved before the check still works

@@ -67,6 +67,15 @@ def check_config(cfg):
         raise UserError("load_features needs --instance_feat True (or --label_feat True): it loads encoded features")
 
 
+def check_training_config(cfg):
+    """Training-only checks (a run directory saved before such a check still evaluates)."""
+    if cfg.pool_size != 0:
+        raise UserError(
+            f"pool_size {cfg.pool_size} is not supported by pix2pixhd, which has no image pool (the reference's "
+            f"default, pool_size 0); valid values are: 0"
+        )
+
+
 def build_generator(cfg):
     in_nc = label_channels(cfg) + (cfg.feat_num if uses_features(cfg) else 0)
     if cfg.netG == "global":
@@ -202,6 +211,7 @@ class Pix2PixHDModel(GANModel):
         self.frozen_global = False
         if not training:
             return
+        check_training_config(cfg)
         if cfg.load_pretrain and not (cfg.continue_train or cfg.resume):
             self.load_pretrained(pretrain_path(cfg))
             e_path = pretrain_path(cfg, "E")
