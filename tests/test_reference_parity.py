@@ -195,3 +195,20 @@ def test_pix2pixhd_pool_size_is_zero_and_other_values_are_rejected():
     with pytest.raises(UserError, match="pool_size 50 .*valid values are: 0"):
         Pix2PixHDModel(_cfg(pool_size=50), None)
     Pix2PixHDModel(_cfg(pool_size=50), None, training=False)  # eval of a run saved before the check still works
+
+
+def test_cyclegan_kd_weight_defaults_to_the_model_zoos():
+    from src.config import REPO_ROOT
+
+    cfg = parse_config([], overrides=dict(model="cyclegan"))
+    assert cfg.lambda_kd == 50.0 == cfg.lambda_A * 5  # zoo: L1(teacher, student) * lambda_A * 5
+    demo = parse_config([], overrides=dict(config_path=f"{REPO_ROOT}/configs/cyclegan_kd_demo.yaml"))
+    assert demo.lambda_kd == 50.0
+
+
+def test_cyclegan_cityscapes_recipe_has_no_dropout_as_the_paper():
+    from src.config import REPO_ROOT
+
+    cfg = parse_config([], overrides=dict(config_path=f"{REPO_ROOT}/configs/cyclegan_cityscapes.yaml"))
+    assert cfg.model == "cyclegan" and cfg.use_dropout is False
+    assert parse_config([], overrides=dict(model="cyclegan")).use_dropout is True  # seed 003's default stays
