@@ -16,7 +16,8 @@ from src.errors import UserError
 
 
 def run(argv=None):
-    from src.common.report import write_html_index, write_metrics
+    from src.common.html_report import write_html_index
+    from src.common.metrics_files import write_metrics
     from src.device import init_env
     from src.evaluation import evaluate_split, load_generator, translate_inputs
 

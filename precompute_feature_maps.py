@@ -33,7 +33,7 @@ def run(argv=None, log=print):
     from src.device import init_env
     from src.models import build_model
     from src.pix2pixhd import features as F
-    from src.pix2pixhd.model import segments_kind
+    from src.pix2pixhd.options import segments_kind
 
     cfg, _ = config_for_checkpoint(argv, __doc__)
     cfg.run_distribute = False

@@ -1,13 +1,7 @@
 """Combine paired images from two folders into the pix2pix side-by-side layout (A left, B right).
 
-Any user's data: ``--fold_A A --fold_B B --fold_AB AB`` with ``A/<split>/<name>`` and ``B/<split>/<name>`` (e.g.
-``train``, ``val``, ``test``) writes ``AB/<split>/<name stem>.png`` = A | B. Files are paired by name (the extension
-may differ, e.g. ``x.jpg`` with ``x.png``). Every split is checked before anything is written: a file without a
-partner, a pair whose two images differ in size, or an unreadable image is a one-line error naming the file.
-With ``--resize N`` both images are first resized to ``N x N`` (BICUBIC; use ``--nearest_b`` for label maps in B).
-
-Differences from the reference ``datasets/combine_A_and_B.py``: names are matched (not assumed), sizes are checked
-(the reference silently concatenates mismatched heights or fails deep inside OpenCV), output is lossless PNG.
+``A/<split>/<name>`` and ``B/<split>/<name>`` -> ``AB/<split>/<name stem>.png`` = A | B, paired by name; see
+:mod:`src.dataset.combine` for the checks and the differences from the reference script.
 
 Usage (from the repository root)::
 
@@ -21,86 +15,11 @@ import sys
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from PIL import Image  # noqa: E402
-
-from src.common.fileio import atomic_path  # noqa: E402
-from src.errors import UserError  # noqa: E402
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+from src.cli import main_wrapper  # noqa: E402
+from src.dataset.combine import combine  # noqa: E402
 
 
-def _images_by_stem(folder, what):
-    if not os.path.isdir(folder):
-        raise UserError(f"{what} folder not found: {folder}; check --fold_A/--fold_B and --splits")
-    found = {}
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if name.startswith(".") or not os.path.isfile(path) or not name.lower().endswith(IMAGE_EXTENSIONS):
-            continue
-        stem = os.path.splitext(name)[0]
-        if stem in found:
-            raise UserError(f"{what} folder {folder} holds two images named {stem} ({name}); keep one")
-        found[stem] = path
-    if not found:
-        raise UserError(f"no images in {what} folder {folder}")
-    return found
-
-
-def _size(path):
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, SyntaxError, ValueError) as err:
-        raise UserError(f"cannot read image {path} ({err}); replace or delete this file") from None
-
-
-def pair_split(fold_a, fold_b, split, resize=0):
-    """``[(stem, path A, path B)]`` of one split; checks names and (without ``resize``) sizes."""
-    a = _images_by_stem(os.path.join(fold_a, split), "A")
-    b = _images_by_stem(os.path.join(fold_b, split), "B")
-    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
-    if only_a or only_b:
-        path = a[only_a[0]] if only_a else b[only_b[0]]
-        raise UserError(
-            f"{path} has no partner with the same name in the other folder ({len(only_a) + len(only_b)} unpaired "
-            "files); A and B must hold the same file names"
-        )
-    pairs = [(stem, a[stem], b[stem]) for stem in sorted(a)]
-    for _, pa, pb in pairs:
-        sa, sb = _size(pa), _size(pb)
-        if not resize and sa != sb:
-            raise UserError(
-                f"{pa} is {sa[0]}x{sa[1]} but {pb} is {sb[0]}x{sb[1]} (width x height); pairs must have the same size "
-                "(or pass --resize N)"
-            )
-    return pairs
-
-
-def combine(fold_a, fold_b, fold_ab, splits=("train", "test"), resize=0, nearest_b=False):
-    """Write ``fold_ab/<split>/<stem>.png`` = A | B for every split. Returns ``{split: pairs written}``."""
-    if resize < 0:
-        raise UserError(f"--resize must be >= 0, got {resize}")
-    plan = {split: pair_split(fold_a, fold_b, split, resize) for split in splits}
-    counts = {}
-    for split, pairs in plan.items():
-        out = os.path.join(fold_ab, split)
-        os.makedirs(out, exist_ok=True)
-        for stem, pa, pb in pairs:
-            with Image.open(pa) as ia, Image.open(pb) as ib:
-                ia, ib = ia.convert("RGB"), ib.convert("RGB")
-            if resize:
-                ia = ia.resize((resize, resize), Image.BICUBIC)
-                ib = ib.resize((resize, resize), Image.NEAREST if nearest_b else Image.BICUBIC)
-            ab = Image.new("RGB", (ia.width + ib.width, ia.height))
-            ab.paste(ia, (0, 0))
-            ab.paste(ib, (ia.width, 0))
-            with atomic_path(os.path.join(out, stem + ".png")) as tmp:
-                ab.save(tmp, format="PNG")
-        counts[split] = len(pairs)
-    return counts
-
-
-def main(argv=None):
+def run(argv=None):
     parser = argparse.ArgumentParser(description="Combine A/<split> and B/<split> images into A|B pairs.")
     parser.add_argument("--fold_A", required=True, help="folder with A/<split>/ images")
     parser.add_argument("--fold_B", required=True, help="folder with B/<split>/ images (same names)")
@@ -109,13 +28,12 @@ def main(argv=None):
     parser.add_argument("--resize", type=int, default=0, help="resize both images to N x N first (0 = keep)")
     parser.add_argument("--nearest_b", action="store_true", help="resize B with NEAREST (label maps)")
     args = parser.parse_args(argv)
-    try:
-        counts = combine(args.fold_A, args.fold_B, args.fold_AB, args.splits, args.resize, args.nearest_b)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    counts = combine(args.fold_A, args.fold_B, args.fold_AB, args.splits, args.resize, args.nearest_b)
     print(f"wrote {', '.join(f'{s}: {n}' for s, n in counts.items())} pairs to {args.fold_AB}")
-    return 0
+
+
+def main(argv=None):
+    return main_wrapper(run, argv)
 
 
 if __name__ == "__main__":

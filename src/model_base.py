@@ -6,11 +6,12 @@ default; a model overrides only what it does differently.
 
 import os
 
+import mindspore as ms
 import numpy as np
 
 from src.common.eval_sets import PairedEvalSet, pad_to_multiple
 from src.common.init import count_params
-from src.common.optim import get_learning_rate, set_learning_rate
+from src.common.optim import get_learning_rate, linear_decay_lr, make_adam, make_grad_reducer, set_learning_rate
 
 
 class GANModel:
@@ -25,6 +26,26 @@ class GANModel:
         for net in self.networks.values():
             net.set_train(mode)
 
+    def add_optimizer(self, name, params, env):
+        """Adam over ``params`` with the config's learning rate and betas (scalar state named ``opt_<name>.*``),
+        registered in ``optimizers``, and its gradient reducer (the identity on one device). Returns both."""
+        cfg = self.cfg
+        opt = make_adam(params, cfg.lr, cfg.beta1, cfg.beta2, f"opt_{name}")
+        self.optimizers[name] = opt
+        return opt, make_grad_reducer(opt.parameters, env)
+
+    def run_network(self, name, x):
+        """``networks[name](x)`` on a NumPy batch, compiled once per network (``cfg.jit``); returns NumPy."""
+        compiled = self.__dict__.setdefault("_compiled", {})
+        if name not in compiled:
+            net = self.networks[name]
+
+            def forward(batch):
+                return net(batch)
+
+            compiled[name] = ms.jit(forward) if self.cfg.jit else forward
+        return compiled[name](ms.Tensor(np.asarray(x, np.float32))).asnumpy()
+
     def describe(self):
         """Trainable parameters per network, for the log."""
         return {name: count_params(net) for name, net in self.networks.items()}
@@ -32,6 +53,11 @@ class GANModel:
     def set_learning_rate(self, lr):
         for opt in self.optimizers.values():
             set_learning_rate(opt, lr)
+
+    def learning_rate_at(self, epoch):
+        """The learning rate of ``epoch`` (1-based): junyanz's linear decay (pix2pixHD overrides it with NVIDIA's)."""
+        cfg = self.cfg
+        return linear_decay_lr(cfg.lr, epoch, cfg.n_epochs, cfg.n_epochs_decay)
 
     def learning_rate(self):
         return get_learning_rate(self.opt_G)

@@ -17,8 +17,9 @@ import numpy as np
 
 from src.common import checkpoint as ckpt
 from src.common.fileio import atomic_write_text
-from src.common.optim import linear_decay_lr
-from src.common.report import LossLogger, plot_losses, save_sample_grid
+from src.common.image_grid import save_sample_grid
+from src.common.loss_log import LossLogger
+from src.common.plots import plot_losses
 from src.config import config_to_yaml
 from src.dataset.image_io import tensor_to_uint8
 from src.dataset.loader import make_epoch_loader, steps_per_epoch
@@ -221,7 +222,7 @@ class Trainer:
         first_step = True
         with _StopFlag() as stop:
             while self.epoch <= self.total_epochs:
-                lr = linear_decay_lr(cfg.lr, self.epoch, cfg.n_epochs, cfg.n_epochs_decay)
+                lr = model.learning_rate_at(self.epoch)  # a function of the epoch: resume recomputes it
                 model.set_learning_rate(lr)
                 model.on_epoch_start(self.epoch)  # e.g. pix2pixHD's niter_fix_global
                 loader = make_epoch_loader(

@@ -301,7 +301,8 @@ def test_load_features_trains_on_precomputed_files(tiny_hd_data):
 
 def test_load_features_config_checks(tmp_path):
     from src.device import init_env
-    from src.pix2pixhd.model import Pix2PixHDModel, check_config
+    from src.pix2pixhd.model import Pix2PixHDModel
+    from src.pix2pixhd.options import check_config
 
     with pytest.raises(UserError, match="load_features needs"):
         check_config(_hd_cfg(str(tmp_path), load_features=True))

@@ -180,7 +180,7 @@ def _check_onnx_against_checkpoint(onnx_path, g_ckpt, with_features):
     """onnxruntime on ``onnx_path`` equals the checkpoint's generator (eager, training-time layer forms)."""
     import onnxruntime as ort
 
-    from src.pix2pixhd.model import InferenceNet
+    from src.pix2pixhd.inference import InferenceNet
 
     model = _load_run_generator(g_ckpt)
     cfg = model.cfg

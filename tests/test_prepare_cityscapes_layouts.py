@@ -9,6 +9,7 @@ from PIL import Image
 from data import combine_A_and_B as cab
 from data import prepare_cityscapes as prep
 from src.dataset.cityscapes import prepare_pix2pixhd
+from src.dataset.combine import combine
 from src.dataset.demo import write_cityscapes_tree
 from src.errors import UserError
 
@@ -85,16 +86,16 @@ def test_combine_a_and_b(tmp_path):
             for name in ("x", "y"):
                 arr = rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)
                 Image.fromarray(arr).save(tmp_path / side / split / f"{name}.{'jpg' if side == 'A' else 'png'}")
-    counts = cab.combine(tmp_path / "A", tmp_path / "B", tmp_path / "AB")
+    counts = combine(tmp_path / "A", tmp_path / "B", tmp_path / "AB")
     assert counts == {"train": 2, "test": 2}
     ab = np.asarray(Image.open(tmp_path / "AB" / "train" / "y.png"))
     assert ab.shape == (8, 20, 3)
     np.testing.assert_array_equal(ab[:, 10:], np.asarray(Image.open(tmp_path / "B" / "train" / "y.png")))
     Image.new("RGB", (9, 8)).save(tmp_path / "B" / "test" / "x.png")
     with pytest.raises(UserError, match=r"x.jpg is 10x8 but .*x.png is 9x8"):
-        cab.combine(tmp_path / "A", tmp_path / "B", tmp_path / "AB2")
+        combine(tmp_path / "A", tmp_path / "B", tmp_path / "AB2")
     argv = ["--fold_A", str(tmp_path / "A"), "--fold_B", str(tmp_path / "B"), "--fold_AB", str(tmp_path / "AB3")]
     assert cab.main(argv + ["--resize", "6"]) == 0
     os.remove(tmp_path / "B" / "train" / "x.png")
     with pytest.raises(UserError, match=r"x.jpg has no partner"):
-        cab.combine(tmp_path / "A", tmp_path / "B", tmp_path / "AB4")
+        combine(tmp_path / "A", tmp_path / "B", tmp_path / "AB4")

@@ -8,16 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from src.common.report import (
-    LossLogger,
-    load_metrics,
-    make_grid,
-    plot_losses,
-    read_loss_csv,
-    save_sample_grid,
-    write_html_index,
-    write_metrics,
-)
+from src.common.html_report import write_html_index
+from src.common.image_grid import make_grid, save_sample_grid
+from src.common.loss_log import LossLogger, read_loss_csv
+from src.common.metrics_files import load_metrics, write_metrics
+from src.common.plots import plot_losses
 from src.errors import UserError
 
 # ----------------------------------------------------------------------------------------------------------- LossLogger
@@ -154,7 +149,7 @@ def test_plot_does_not_import_pyplot(tmp_path):
     # Run in a fresh interpreter so other tests' imports cannot hide a pyplot import (which would pick a backend).
     code = (
         "import sys\n"
-        "from src.common.report import LossLogger, plot_losses\n"
+        "from src.common.loss_log import LossLogger\nfrom src.common.plots import plot_losses\n"
         f"LossLogger({str(tmp_path / 'l.csv')!r}, columns=['a']).log(0, 1, 1, {{'a': 1.0}})\n"
         f"plot_losses({str(tmp_path / 'l.csv')!r}, {str(tmp_path / 'l.png')!r})\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
@@ -283,7 +278,7 @@ def test_load_metrics_errors(tmp_path):
 
 
 def test_moving_average_is_trailing_and_exact_on_constants():
-    from src.common.report import _moving_average
+    from src.common.plots import _moving_average
 
     np.testing.assert_allclose(_moving_average([1, 2, 3, 4, 5], 2), [1.0, 1.5, 2.5, 3.5, 4.5])
     np.testing.assert_allclose(_moving_average([1, 2, 3], 1), [1, 2, 3])

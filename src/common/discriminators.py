@@ -11,37 +11,46 @@ class NLayerDiscriminator(nn.Cell):
     """PatchGAN: ``n_layers`` stride-2 4x4 convs (3 = the 70x70 PatchGAN), then two stride-1 convs to one channel.
 
     With ``return_features`` the construct returns the list of every block's output (pix2pixHD's feature matching);
-    the last entry is the patch map.
+    the last entry is the patch map. Widths are junyanz's ``ndf * min(2**n, 8)``, or with ``max_width`` NVIDIA
+    pix2pixHD's ``nf = min(nf * 2, max_width)``; convs before a norm have a bias only before instance norm (junyanz),
+    or always with ``always_bias`` (NVIDIA).
     """
 
     def __init__(
-        self, input_nc, ndf=64, n_layers=3, norm="batch", alpha=0.2, return_features=False, padding=1, kernel_size=4
+        self,
+        input_nc,
+        ndf=64,
+        n_layers=3,
+        norm="batch",
+        alpha=0.2,
+        return_features=False,
+        padding=1,
+        kernel_size=4,
+        max_width=None,
+        always_bias=False,
     ):
         super().__init__()
         if n_layers < 1:
             raise UserError(f"d_layers must be at least 1, got {n_layers}")
-        use_bias = conv_has_bias(norm)
+        use_bias = True if always_bias else conv_has_bias(norm)
         kw, pw = kernel_size, padding
+        if max_width is None:  # junyanz: ndf * min(2**n, 8)
+            widths = [ndf * min(2**n, 8) for n in range(n_layers + 1)]
+        else:  # NVIDIA pix2pixHD: nf = min(nf * 2, max_width)
+            widths = [ndf]
+            for _ in range(n_layers):
+                widths.append(min(widths[-1] * 2, max_width))
         blocks = [[conv2d(input_nc, ndf, kw, 2, pw, has_bias=True), LeakyReLU(alpha)]]
-        mult = 1
-        for n in range(1, n_layers):
-            prev, mult = mult, min(2**n, 8)
+        for n in range(1, n_layers + 1):
+            stride = 2 if n < n_layers else 1
             blocks.append(
                 [
-                    conv2d(ndf * prev, ndf * mult, kw, 2, pw, has_bias=use_bias),
-                    make_norm(norm, ndf * mult),
+                    conv2d(widths[n - 1], widths[n], kw, stride, pw, has_bias=use_bias),
+                    make_norm(norm, widths[n]),
                     LeakyReLU(alpha),
                 ]
             )
-        prev, mult = mult, min(2**n_layers, 8)
-        blocks.append(
-            [
-                conv2d(ndf * prev, ndf * mult, kw, 1, pw, has_bias=use_bias),
-                make_norm(norm, ndf * mult),
-                LeakyReLU(alpha),
-            ]
-        )
-        blocks.append([conv2d(ndf * mult, 1, kw, 1, pw, has_bias=True)])
+        blocks.append([conv2d(widths[-1], 1, kw, 1, pw, has_bias=True)])
         self.return_features = return_features
         if return_features:
             self.blocks = nn.CellList([nn.SequentialCell(b) for b in blocks])

@@ -40,6 +40,20 @@ def linear_decay_lr(base_lr, epoch, n_epochs, n_epochs_decay):
     return base_lr * max(0.0, 1.0 - k / float(n_epochs_decay + 1))
 
 
+def subtractive_decay_lr(base_lr, epoch, n_epochs, n_epochs_decay):
+    """Learning rate during ``epoch`` (1-based) by NVIDIA pix2pixHD's ``update_learning_rate``.
+
+    The reference subtracts the constant ``base_lr / niter_decay`` at the end of every epoch after ``niter``, so
+    epoch ``n_epochs + 1`` still runs at ``base_lr``, epoch ``n_epochs + k`` at ``base_lr * (1 - (k - 1) /
+    n_epochs_decay)``, and the last one at ``base_lr / n_epochs_decay``. A pure function of the epoch, so a resumed
+    run gets it exactly.
+    """
+    k = max(0, epoch - n_epochs - 1)
+    if n_epochs_decay <= 0:
+        return base_lr
+    return base_lr * max(0.0, 1.0 - k / float(n_epochs_decay))
+
+
 class IdentityReducer(nn.Cell):
     """The gradient reducer of a single-device run: returns the gradients unchanged."""
 

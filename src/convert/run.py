@@ -34,7 +34,7 @@ def _agree(cfg, inferred, path):
 
 def _pix2pixhd_channels(cfg, in_channels, path):
     """label_nc / no_instance / features must explain the generator's input channels."""
-    from src.pix2pixhd.model import label_channels, uses_features
+    from src.pix2pixhd.options import label_channels, uses_features
 
     explicit = getattr(cfg, "_explicit", {})
     feats = cfg.feat_num if uses_features(cfg) else 0
@@ -61,7 +61,7 @@ def build_network(cfg, state, path):
         net = Encoder(cfg.output_nc, cfg.feat_num, cfg.nef, cfg.n_downsample_E, cfg.norm)
         return net, N.hd_encoder_layers(cfg.n_downsample_E), opts
     if cfg.model == "pix2pixhd":
-        from src.pix2pixhd.model import build_generator
+        from src.pix2pixhd.options import build_generator
 
         if kind not in ("local", "resnet_or_global"):
             raise UserError(f"{path} is not a pix2pixHD generator (found a {kind} layout); check --model")

@@ -16,7 +16,6 @@ One training step follows the reference's ``optimize_parameters``:
 import os
 
 import mindspore as ms
-import numpy as np
 from mindspore import ops
 
 from src.common import checkpoint as ckpt
@@ -25,7 +24,7 @@ from src.common.eval_sets import EvalSet
 from src.common.init import count_params, init_weights
 from src.common.layers import set_export_friendly
 from src.common.losses import l1_loss, make_gan_loss
-from src.common.optim import add_grads, make_adam, make_grad_reducer
+from src.common.optim import add_grads
 from src.common.tensors import wait_for_step
 from src.common.unet import UnetGenerator, check_unet_size
 from src.cyclegan.macs import count_macs, format_count
@@ -120,7 +119,6 @@ class CycleGANModel(GANModel):
         self.size_multiple = self.G_A.size_multiple
         self.primary = "G_A"  # the generator used by generate() (eval --ckpt G_B_... selects G_B)
         self.loaded = ("G_A", "G_B")
-        self._gens = {}
         if not training:
             return
         self.D_A = self._init(self._discriminator(cfg.output_nc), "D_A")  # judges domain B: real B vs fake B
@@ -132,11 +130,8 @@ class CycleGANModel(GANModel):
             self._report_kd()
         g_params = self.G_A.trainable_params() + self.G_B.trainable_params()
         d_params = self.D_A.trainable_params() + self.D_B.trainable_params()
-        self.opt_G = make_adam(g_params, cfg.lr, cfg.beta1, cfg.beta2, "opt_G")
-        self.opt_D = make_adam(d_params, cfg.lr, cfg.beta1, cfg.beta2, "opt_D")
-        self.optimizers = {"G": self.opt_G, "D": self.opt_D}
-        self.reduce_G = make_grad_reducer(self.opt_G.parameters, env)
-        self.reduce_D = make_grad_reducer(self.opt_D.parameters, env)
+        self.opt_G, self.reduce_G = self.add_optimizer("G", g_params, env)
+        self.opt_D, self.reduce_D = self.add_optimizer("D", d_params, env)
         # the pools' draws come from (seed, pool, query number): a resumed run makes the same draws
         self.pool_A = ImagePool(cfg.pool_size, int(cfg.seed), stream=1)  # fake A images, for D_B
         self.pool_B = ImagePool(cfg.pool_size, int(cfg.seed), stream=2)  # fake B images, for D_A
@@ -352,15 +347,7 @@ class CycleGANModel(GANModel):
     def generate(self, real, network=None):
         """Translate a batch (NCHW, [-1, 1]) with ``network`` (default: the selected generator, G_A unless eval
         was given a G_B checkpoint); returns a NumPy array."""
-        network = network or self.primary
-        if network not in self._gens:
-            net = self.networks[network]
-
-            def gen(x):
-                return net(x)
-
-            self._gens[network] = ms.jit(gen) if self.cfg.jit else gen
-        return self._gens[network](ms.Tensor(np.asarray(real, np.float32))).asnumpy()
+        return self.run_network(network or self.primary, real)
 
     def visuals(self, batch):
         """real A, fake B, reconstructed A, real B, fake A, reconstructed B (NCHW in [-1, 1])."""

@@ -15,7 +15,8 @@ A sample is ``(input, image, segments, index)``:
 - ``segments``: int32 1 x H x W, the regions the feature encoder averages over: instance ids (``segments
   instance``) or label ids (``segments label``);
 - ``index``: int32.
-Label and instance maps are resized with nearest neighbour, photos bilinearly; all get the same crop and flip.
+Label and instance maps are resized with nearest neighbour, photos (and ``label_nc 0`` RGB inputs) bicubically, as the
+reference; all get the same crop and flip. ``scale_width`` has no floor at ``crop_size`` (NVIDIA's ``__scale_width``).
 """
 
 import os
@@ -167,7 +168,15 @@ class LabelInstanceDataset:
                                 f"0..{label_nc - 1}); raise label_nc or fix the label maps"
                             )
                 transforms.get_transform_params(
-                    size, preprocess, load_size, crop_size, True, _CHECK_RNG, size_multiple, path
+                    size,
+                    preprocess,
+                    load_size,
+                    crop_size,
+                    True,
+                    _CHECK_RNG,
+                    size_multiple,
+                    path,
+                    scale_width_floor=False,
                 )
 
     def __len__(self):
@@ -190,7 +199,15 @@ class LabelInstanceDataset:
         path = self.label_paths[index]
         size = label.size if self.label_nc == 0 else (label.shape[1], label.shape[0])
         params = transforms.get_transform_params(
-            size, self.preprocess, self.load_size, self.crop_size, self.no_flip, rng, self.size_multiple, path
+            size,
+            self.preprocess,
+            self.load_size,
+            self.crop_size,
+            self.no_flip,
+            rng,
+            self.size_multiple,
+            path,
+            scale_width_floor=False,
         )
         args = (params, self.preprocess, self.load_size, self.crop_size, self.size_multiple)
 
@@ -199,9 +216,9 @@ class LabelInstanceDataset:
             return np.asarray(transforms.apply_transform(img, *args, method=Image.NEAREST, name=name)).astype(np.int32)
 
         if photo is not None:
-            image = to_tensor_array(transforms.apply_transform(photo, *args, method=Image.BILINEAR, name=path))
+            image = to_tensor_array(transforms.apply_transform(photo, *args, method=Image.BICUBIC, name=path))
         if self.label_nc == 0:
-            inp = to_tensor_array(transforms.apply_transform(label, *args, method=Image.BILINEAR, name=path))
+            inp = to_tensor_array(transforms.apply_transform(label, *args, method=Image.BICUBIC, name=path))
             seg = np.zeros(inp.shape[1:], np.int32)
         else:
             label_ids = ids(label, path)

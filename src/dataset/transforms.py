@@ -12,8 +12,9 @@ Preprocess modes (behaviour of the reference pix2pix/CycleGAN code, except where
     random ``crop_size x crop_size`` crop of the original image.
 ``scale_width``
     resize so that the width is ``load_size`` and the height keeps the aspect ratio (but is at least
-    ``crop_size``, as in the reference); both sides are then rounded to a multiple of ``size_multiple``
-    (the reference does not round, which breaks networks that downsample).
+    ``crop_size``, as in junyanz's reference; with ``scale_width_floor=False`` there is no such floor, as in NVIDIA
+    pix2pixHD's ``__scale_width``: ``h = int(load_size * h / w)``); both sides are then rounded to a multiple of
+    ``size_multiple`` (the references do not round, which breaks networks that downsample).
 ``scale_width_and_crop``
     as ``scale_width`` without rounding, then random ``crop_size x crop_size`` crop.
 ``none``
@@ -64,16 +65,19 @@ def _round_to_multiple(x, multiple):
     return max(multiple, int(round(x / multiple)) * multiple)
 
 
-def resized_size(size_wh, preprocess, load_size, crop_size, size_multiple=1):
-    """Size ``(w, h)`` of an image of size ``size_wh`` after the resize step of ``preprocess`` (before cropping)."""
+def resized_size(size_wh, preprocess, load_size, crop_size, size_multiple=1, scale_width_floor=True):
+    """Size ``(w, h)`` of an image of size ``size_wh`` after the resize step of ``preprocess`` (before cropping).
+
+    ``scale_width_floor``: the scale_width height is at least ``crop_size`` (junyanz) or not (NVIDIA pix2pixHD)."""
     w, h = size_wh
     if preprocess == "resize_and_crop":
         return load_size, load_size
     if preprocess in ("scale_width", "scale_width_and_crop"):
-        if w == load_size and h >= crop_size:
+        floor = crop_size if scale_width_floor else 0
+        if w == load_size and h >= floor:
             new_w, new_h = w, h
         else:
-            new_w, new_h = load_size, int(max(load_size * h / w, crop_size))
+            new_w, new_h = load_size, int(max(load_size * h / w, floor))
         if preprocess == "scale_width":
             new_w, new_h = _round_to_multiple(new_w, size_multiple), _round_to_multiple(new_h, size_multiple)
         return new_w, new_h
@@ -84,23 +88,26 @@ def resized_size(size_wh, preprocess, load_size, crop_size, size_multiple=1):
     raise UserError(f"unknown preprocess {preprocess!r}; use one of: {', '.join(PREPROCESS_MODES)}")
 
 
-def output_size(size_wh, preprocess, load_size, crop_size, size_multiple=1):
+def output_size(size_wh, preprocess, load_size, crop_size, size_multiple=1, scale_width_floor=True):
     """Final ``(w, h)`` that :func:`apply_transform` produces for an input of size ``size_wh``."""
     if preprocess in CROP_MODES:
         return crop_size, crop_size
-    return resized_size(size_wh, preprocess, load_size, crop_size, size_multiple)
+    return resized_size(size_wh, preprocess, load_size, crop_size, size_multiple, scale_width_floor)
 
 
-def get_transform_params(size_wh, preprocess, load_size, crop_size, no_flip, rng, size_multiple=1, name=None):
+def get_transform_params(
+    size_wh, preprocess, load_size, crop_size, no_flip, rng, size_multiple=1, name=None, scale_width_floor=True
+):
     """Draw the random crop position and flip for one sample of original size ``size_wh = (w, h)``.
 
     ``rng`` is a ``np.random.Generator``. ``name`` (e.g. the file path) is used in error messages.
+    ``scale_width_floor``: see :func:`resized_size`; the size drawn here is the one :func:`apply_transform` uses.
     Returns ``dict(size=(w, h), resized=(w', h'), crop_pos=(x, y) or None, flip=bool)``.
     Raises :class:`UserError` if the image is smaller than ``crop_size`` in a cropping mode.
     """
     check_preprocess_args(preprocess, load_size, crop_size, size_multiple)
     size = (int(size_wh[0]), int(size_wh[1]))
-    new_w, new_h = resized_size(size, preprocess, load_size, crop_size, size_multiple)
+    new_w, new_h = resized_size(size, preprocess, load_size, crop_size, size_multiple, scale_width_floor)
     crop_pos = None
     if preprocess in CROP_MODES:
         if new_w < crop_size or new_h < crop_size:
@@ -127,7 +134,7 @@ def apply_transform(img, params, preprocess, load_size, crop_size, size_multiple
             f"image {name or ''} is {img.size[0]}x{img.size[1]} but the other image(s) of its pair are "
             f"{params['size'][0]}x{params['size'][1]}; all images of a pair must have the same size"
         )
-    new_size = resized_size(img.size, preprocess, load_size, crop_size, size_multiple)
+    new_size = tuple(params.get("resized") or resized_size(img.size, preprocess, load_size, crop_size, size_multiple))
     if new_size != tuple(img.size):
         img = img.resize(new_size, method)
     if preprocess in CROP_MODES:

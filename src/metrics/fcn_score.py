@@ -99,7 +99,7 @@ def score_frames(
     ``evaluation_results.txt`` (reference format) and ``fcn_confusion.npy``; returns the metrics dict.
     """
     from src.common.fileio import atomic_path, atomic_write_text
-    from src.common.report import write_metrics
+    from src.common.metrics_files import write_metrics
 
     if task not in TASKS:
         raise UserError(f"unknown task '{task}'; valid: {', '.join(TASKS)}")

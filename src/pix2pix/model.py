@@ -8,13 +8,11 @@ The whole step is one ``mindspore.jit`` graph.
 """
 
 import mindspore as ms
-import numpy as np
 from mindspore import ops
 
 from src.common.discriminators import make_discriminator
 from src.common.init import init_weights
 from src.common.losses import l1_loss, make_gan_loss
-from src.common.optim import make_adam, make_grad_reducer
 from src.common.tensors import wait_for_step
 from src.common.unet import UnetGenerator, check_unet_size
 from src.model_base import GANModel
@@ -51,11 +49,8 @@ class Pix2PixModel(GANModel):
         init_weights(self.D, cfg.init_type, cfg.init_gain)
         self.D.update_parameters_name("D.")
         self.networks["D"] = self.D
-        self.opt_G = make_adam(self.G.trainable_params(), cfg.lr, cfg.beta1, cfg.beta2, "opt_G")
-        self.opt_D = make_adam(self.D.trainable_params(), cfg.lr, cfg.beta1, cfg.beta2, "opt_D")
-        self.optimizers = {"G": self.opt_G, "D": self.opt_D}
-        self.reduce_G = make_grad_reducer(self.opt_G.parameters, env)
-        self.reduce_D = make_grad_reducer(self.opt_D.parameters, env)
+        self.opt_G, self.reduce_G = self.add_optimizer("G", self.G.trainable_params(), env)
+        self.opt_D, self.reduce_D = self.add_optimizer("D", self.D.trainable_params(), env)
         self._step = self._build_step()
         if cfg.jit:
             self._step = ms.jit(self._step)
@@ -130,14 +125,7 @@ class Pix2PixModel(GANModel):
 
     def generate(self, real_a):
         """Translate a batch of inputs (NCHW, [-1, 1]); returns a NumPy array of the same layout."""
-        if not hasattr(self, "_gen"):
-            G = self.G
-
-            def gen(x):
-                return G(x)
-
-            self._gen = ms.jit(gen) if self.cfg.jit else gen
-        return self._gen(ms.Tensor(np.asarray(real_a, np.float32))).asnumpy()
+        return self.run_network("G", real_a)
 
     def visuals(self, batch):
         """Images for sample grids: input, output, target (NCHW in [-1, 1])."""

@@ -184,10 +184,6 @@ class LocalEnhancer(nn.Cell):
             out = self.local_up[n](self.local_down[n](level) + out)
         return out
 
-    def global_param_prefix(self):
-        """Parameter-name prefix of the global part (after the network-name prefix)."""
-        return "model."
-
 
 def instance_pool(feats, segment_ids, num_segments):
     """Instance-wise average pooling: every pixel gets the mean of ``feats`` over the pixels of its segment.
@@ -220,7 +216,8 @@ class Encoder(nn.Cell):
 
 
 class MultiscaleDiscriminator(nn.Cell):
-    """``num_D`` PatchGANs (kernel 4, padding 2, intermediate features) at successively halved resolutions.
+    """``num_D`` PatchGANs (kernel 4, padding 2, intermediate features) at successively halved resolutions; as the
+    reference, widths ``nf = min(nf * 2, 512)`` and every conv with a bias (also with batch norm).
 
     Returns a list (one per scale, finest first) of lists of block outputs; the last of each is the patch map.
     """
@@ -230,7 +227,9 @@ class MultiscaleDiscriminator(nn.Cell):
         self.num_D = num_D
         self.nets = nn.CellList(
             [
-                NLayerDiscriminator(input_nc, ndf, n_layers, norm, 0.2, return_features=True, padding=2)
+                NLayerDiscriminator(
+                    input_nc, ndf, n_layers, norm, 0.2, return_features=True, padding=2, max_width=512, always_bias=True
+                )
                 for _ in range(num_D)
             ]
         )
