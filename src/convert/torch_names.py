@@ -289,3 +289,25 @@ def infer_hd_encoder(state, path):
     last = _weight(state, f"model.{4 + 6 * n_down + 1}.weight", path)
     return dict(nef=int(first.shape[0]), n_downsample_E=n_down, output_nc=int(first.shape[1]),
                 feat_num=int(last.shape[0]), norm=infer_norm_and_bias(state, "model.1", "model.2"))  # fmt: skip
+
+
+def patchgan_layers(n_layers):
+    """junyanz ``NLayerDiscriminator``: one ``model`` sequence, the same indices as ours ([conv, lrelu], then
+    [conv, norm, lrelu] per layer, then the last conv)."""
+    layers = [("model.0", "model.0", "conv")]
+    for n in range(1, n_layers + 1):
+        layers += [(f"model.{3 * n - 1}", f"model.{3 * n - 1}", "conv"), (f"model.{3 * n}", f"model.{3 * n}", "norm")]
+    return layers + [(f"model.{3 * n_layers + 2}", f"model.{3 * n_layers + 2}", "conv")]
+
+
+def hd_multiscale_d_layers(num_D, n_layers):
+    """NVIDIA ``MultiscaleDiscriminator`` (``getIntermFeat``): ``scale{s}_layer{j}`` sequences, the finest input
+    judged by the last scale (``s = num_D - 1``); ours count ``nets.{i}`` from the finest, so ``i = num_D - 1 - s``."""
+    layers = []
+    for i in range(num_D):
+        t, m = f"scale{num_D - 1 - i}_layer", f"nets.{i}.blocks."
+        layers.append((f"{t}0.0", f"{m}0.0", "conv"))
+        for j in range(1, n_layers + 1):
+            layers += [(f"{t}{j}.0", f"{m}{j}.0", "conv"), (f"{t}{j}.1", f"{m}{j}.1", "norm")]
+        layers.append((f"{t}{n_layers + 1}.0", f"{m}{n_layers + 1}.0", "conv"))
+    return layers
