@@ -171,3 +171,32 @@ def test_too_few_images_and_empty_folder(tmp_path):
     os.makedirs(tmp_path / "empty")
     with pytest.raises(UserError, match="no images"):
         F.list_folder(str(tmp_path / "empty"))
+
+
+@pytest.mark.slow
+def test_eval_reports_fid_and_kid(tmp_path, weights, capsys):
+    import json
+
+    import eval as eval_script
+    import train as train_script
+    from src.cli import main_wrapper
+    from tests.conftest import TINY, write_ab_dataset
+
+    data = write_ab_dataset(tmp_path / "data", n_train=2, n_test=2)
+    values = dict(TINY, dataroot=data, outputs_dir=str(tmp_path / "runs"), name="r", n_epochs=1, n_epochs_decay=0)
+    assert main_wrapper(train_script.run, [x for k, v in values.items() for x in (f"--{k}", str(v))]) == 0
+    ckpt = str(tmp_path / "runs" / "r" / "G_latest.ckpt")
+    # without the weights: one line naming the expected file, before anything is translated
+    assert main_wrapper(eval_script.run, ["--ckpt", ckpt, "--fid", "True"]) == 2
+    assert FID_WEIGHTS_NAME in capsys.readouterr().err
+    cache = str(tmp_path / "cache")
+    argv = ["--ckpt", ckpt, "--fid", "True", "--fid_weights", weights, "--fid_cache_dir", cache]
+    assert main_wrapper(eval_script.run, argv) == 0
+    ev = tmp_path / "runs" / "r" / "eval_test"
+    metrics = json.loads((ev / "metrics.json").read_text())
+    for key in ("psnr", "ssim", "fid", "kid", "kid_std"):
+        assert key in metrics, key
+    assert metrics["fid_num_real"] == 2 and np.isfinite(metrics["fid"])
+    assert "fid" in (ev / "index.html").read_text() and "fid" in (ev / "metrics.txt").read_text()
+    out = capsys.readouterr().out
+    assert "biased" in out and len(os.listdir(cache)) == 2

@@ -248,6 +248,59 @@ def evaluate_paths(real_paths, fake_paths, weights_path, cache_dir=None, batch_s
     return fid_kid(real, fake, log)
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# eval.py hook
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def check_eval_options(cfg):
+    """Fail fast (before translating anything) on eval.py's FID options."""
+    if not cfg.get("fid"):
+        return
+    if cfg.get("input"):
+        raise UserError("--fid needs a dataset split with real images (--dataroot), not --input")
+    path = cfg.get("fid_weights") or ""
+    if not path or not os.path.isfile(path):
+        raise UserError(
+            f"--fid needs --fid_weights PATH/{FID_WEIGHTS_NAME} (pytorch-fid's InceptionV3 weights; "
+            f"{'not found: ' + path if path else 'not given'}; see docs/fid.md)"
+        )
+
+
+def _eval_sets_of_rows(rows, out_dir):
+    """``{tag: (real paths, fake paths)}``: real = the set's targets, or for a set without targets (CycleGAN's
+    unpaired directions) the inputs of the other set, which are real images of the generated domain."""
+    by_tag = {}
+    for r in rows:
+        by_tag.setdefault(r.get("set", ""), []).append(r.get("images") or {})
+    sets = {}
+    for tag, images in by_tag.items():
+        fake = [os.path.join(out_dir, im["output"]) for im in images if "output" in im]
+        real = [os.path.join(out_dir, im["target"]) for im in images if "target" in im]
+        if not real and len(by_tag) == 2:
+            (other,) = [t for t in by_tag if t != tag]
+            real = [os.path.join(out_dir, im["input"]) for im in by_tag[other] if "input" in im]
+        sets[tag] = (real, fake)
+    return sets
+
+
+def score_eval_rows(cfg, rows, metrics, out_dir, log=print):
+    """Add ``fid``, ``kid``, ``kid_std``, ``fid_num_real/fake`` to eval.py's ``metrics`` (per set tag when there
+    are several sets, as PSNR/SSIM), from the images eval.py wrote."""
+    extractor = FeatureExtractor(cfg.fid_weights, log=log)
+    cache_dir = cfg.get("fid_cache_dir") or default_cache_dir()
+    sets = _eval_sets_of_rows(rows, out_dir)
+    for tag, (real, fake) in sets.items():
+        if len(real) < 2 or len(fake) < 2:
+            log(f"FID{' ' + tag if tag else ''}: skipped ({len(real)} real, {len(fake)} generated images; need 2)")
+            continue
+        result = evaluate_paths(real, fake, cfg.fid_weights, cache_dir, extractor=extractor, log=log)
+        log(f"FID{' ' + tag if tag else ''}: {result['fid']:.4f}  KID: {result['kid']:.6f} +- {result['kid_std']:.6f}")
+        target = metrics.setdefault(tag, {}) if tag and isinstance(metrics.get(tag), dict) else metrics
+        target.update(result)
+    return metrics
+
+
 def main(argv=None):
     from src.cli import main_wrapper
 
