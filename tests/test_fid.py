@@ -200,3 +200,32 @@ def test_eval_reports_fid_and_kid(tmp_path, weights, capsys):
     assert "fid" in (ev / "index.html").read_text() and "fid" in (ev / "metrics.txt").read_text()
     out = capsys.readouterr().out
     assert "biased" in out and len(os.listdir(cache)) == 2
+
+
+def test_cycle_gan_sets_compare_with_the_other_directions_inputs():
+    rows = [
+        dict(name="AtoB_a", set="AtoB", images={"input": "images/a_in.png", "output": "images/a_out.png"}),
+        dict(name="BtoA_b", set="BtoA", images={"input": "images/b_in.png", "output": "images/b_out.png"}),
+    ]
+    sets = F._eval_sets_of_rows(rows, "OUT")
+    assert sets["AtoB"] == ([os.path.join("OUT", "images/b_in.png")], [os.path.join("OUT", "images/a_out.png")])
+    assert sets["BtoA"] == ([os.path.join("OUT", "images/a_in.png")], [os.path.join("OUT", "images/b_out.png")])
+    paired = [dict(name="x", set="", images={"input": "i", "output": "o", "target": "t"})]
+    assert F._eval_sets_of_rows(paired, "D") == {"": ([os.path.join("D", "t")], [os.path.join("D", "o")])}
+
+
+def test_cli(tmp_path, weights, fixture, monkeypatch, capsys):
+    images = [fixture[f"image{i}"] for i in range(4)]
+    _write_images(str(tmp_path / "real"), images[:2])
+    _write_images(str(tmp_path / "fake"), images[2:])
+    argv = [str(tmp_path / "real"), str(tmp_path / "fake"), "--cache_dir", str(tmp_path / "c")]
+    assert F.main(argv + ["--weights", str(tmp_path / "none.pth")]) == 2
+    assert FID_WEIGHTS_NAME in capsys.readouterr().err
+    monkeypatch.setattr(F, "frechet_distance", lambda *a, **k: 1.5)  # the 2048-d sqrtm is tested above (25 s)
+    out_json = tmp_path / "fid.json"
+    assert F.main(argv + ["--weights", weights, "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "FID: 1.5000" in out and "WARNING" in out and "biased" in out and "2/2" in out
+    import json
+
+    assert json.loads(out_json.read_text())["fid_num_fake"] == 2
