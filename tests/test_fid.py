@@ -163,6 +163,11 @@ def test_missing_or_wrong_weights_are_one_line_errors(tmp_path):
     wrong = write_pth(str(tmp_path / "vgg.pth"), {"features.0.weight": np.zeros((4, 3, 3, 3), np.float32)})
     with pytest.raises(UserError, match="not pytorch-fid's InceptionV3"):
         load_pt_inception(wrong)
+    shapes = {k: shape for k, (_, shape) in expected_shapes().items()}
+    state = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+    state["Mixed_7c.branch_pool.conv.weight"] = np.zeros((192, 2048, 3, 3), np.float32)
+    with pytest.raises(UserError, match="Mixed_7c.branch_pool.conv.weight' has shape"):
+        load_pt_inception(write_pth(str(tmp_path / "bad.pth"), state))
 
 
 def test_too_few_images_and_empty_folder(tmp_path):
@@ -174,7 +179,7 @@ def test_too_few_images_and_empty_folder(tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_reports_fid_and_kid(tmp_path, weights, capsys):
+def test_eval_reports_fid_and_kid(tmp_path, weights, capsys, monkeypatch):
     import json
 
     import eval as eval_script
@@ -190,13 +195,14 @@ def test_eval_reports_fid_and_kid(tmp_path, weights, capsys):
     assert main_wrapper(eval_script.run, ["--ckpt", ckpt, "--fid", "True"]) == 2
     assert FID_WEIGHTS_NAME in capsys.readouterr().err
     cache = str(tmp_path / "cache")
+    monkeypatch.setattr(F, "frechet_distance", lambda *a, **k: 1.5)  # the 2048-d sqrtm is tested above (25 s)
     argv = ["--ckpt", ckpt, "--fid", "True", "--fid_weights", weights, "--fid_cache_dir", cache]
     assert main_wrapper(eval_script.run, argv) == 0
     ev = tmp_path / "runs" / "r" / "eval_test"
     metrics = json.loads((ev / "metrics.json").read_text())
     for key in ("psnr", "ssim", "fid", "kid", "kid_std"):
         assert key in metrics, key
-    assert metrics["fid_num_real"] == 2 and np.isfinite(metrics["fid"])
+    assert metrics["fid_num_real"] == 2 and metrics["fid"] == 1.5 and np.isfinite(metrics["kid"])
     assert "fid" in (ev / "index.html").read_text() and "fid" in (ev / "metrics.txt").read_text()
     out = capsys.readouterr().out
     assert "biased" in out and len(os.listdir(cache)) == 2
