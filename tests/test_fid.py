@@ -235,3 +235,25 @@ def test_cli(tmp_path, weights, fixture, monkeypatch, capsys):
     import json
 
     assert json.loads(out_json.read_text())["fid_num_fake"] == 2
+
+
+@pytest.mark.slow
+def test_eval_cyclegan_reports_fid_per_direction(tmp_path, weights, monkeypatch):
+    import json
+
+    import eval as eval_script
+    import train as train_script
+    from src.cli import main_wrapper
+    from tests.test_cyclegan import _argv, write_unpaired
+
+    data = write_unpaired(tmp_path / "data", n_a=2, n_b=2, n_test=2)
+    runs = str(tmp_path / "runs")
+    assert main_wrapper(train_script.run, _argv(data, runs, name="c", max_steps=1, num_samples=0)) == 0
+    monkeypatch.setattr(F, "frechet_distance", lambda *a, **k: 2.5)
+    ckpt = os.path.join(runs, "c", "G_A_latest.ckpt")
+    argv = ["--ckpt", ckpt, "--fid", "True", "--fid_weights", weights, "--fid_cache_dir", str(tmp_path / "cache")]
+    assert main_wrapper(eval_script.run, argv) == 0
+    metrics = json.load(open(os.path.join(runs, "c", "eval_test", "metrics.json")))
+    for tag in ("AtoB", "BtoA"):
+        assert metrics[tag]["fid"] == 2.5 and metrics[tag]["fid_num_real"] == 2 and "kid" in metrics[tag]
+    assert len(os.listdir(tmp_path / "cache")) == 4  # real B, fake B, real A, fake A
