@@ -27,6 +27,7 @@ import warnings
 
 import numpy as np
 
+import src.device  # noqa: F401  (sets ONEDNN_MAX_CPU_ISA before MindSpore loads; src.metrics.inception loads it)
 from src.errors import UserError
 from src.metrics.inception import FEATURE_DIM, FID_WEIGHTS_NAME
 
@@ -316,10 +317,9 @@ def main(argv=None):
         parser.add_argument("--batch_size", type=int, default=8)
         parser.add_argument("--json", default="", help="also write the numbers to this JSON file")
         args = parser.parse_args(args_list)
-        import src.device  # noqa: F401  (sets ONEDNN_MAX_CPU_ISA before MindSpore loads)
-
         real, fake = list_folder(args.real_dir), list_folder(args.fake_dir)
-        result = evaluate_paths(real, fake, args.weights, args.cache_dir or None, args.batch_size)
+        extractor = FeatureExtractor(args.weights, args.batch_size)  # a missing weights file fails here
+        result = evaluate_paths(real, fake, args.weights, args.cache_dir or None, extractor=extractor)
         print(f"FID: {result['fid']:.4f}  KID: {result['kid']:.6f} +- {result['kid_std']:.6f}  ({len(real)} real, "
               f"{len(fake)} generated)")  # fmt: skip
         if args.json:
