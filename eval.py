@@ -2,8 +2,9 @@
 
 With a dataset it translates the ``eval_phase`` split (default ``test``) with the run's own config, writes the
 images, ``index.html`` (input / output / target side by side) and PSNR/SSIM of output vs target as ``metrics.json``
-and ``metrics.txt``. CycleGAN (``--ckpt RUN/G_A_latest.ckpt``) translates testA with G_A and testB with G_B (the
-partner checkpoint next to it); unpaired images have no target column and no PSNR/SSIM.
+and ``metrics.txt`` (with ``--fid True``, also FID/KID of the outputs vs the targets, docs/fid.md). CycleGAN
+(``--ckpt RUN/G_A_latest.ckpt``) translates testA with G_A and testB with G_B (the partner checkpoint next to it);
+unpaired images have no target column and no PSNR/SSIM (their FID compares with the other direction's inputs).
 With ``--input`` it translates any image or folder of images at their original size.
 """
 
@@ -28,6 +29,10 @@ def run(argv=None):
         from src.metrics.fcn_score import check_eval_options
 
         check_eval_options(cfg)
+    if cfg.fid:
+        from src.metrics.fid import check_eval_options as check_fid_options
+
+        check_fid_options(cfg)
     model, network = load_generator(cfg, env)
     run_dir = os.path.dirname(os.path.abspath(cfg.ckpt))
     what = "input" if cfg.input else cfg.eval_phase
@@ -48,6 +53,10 @@ def run(argv=None):
                 "directory has its config.yaml"
             )
         rows, per_image, metrics = evaluate_split(cfg, model, out_dir)
+        if cfg.fid:  # FID / KID of the outputs vs the targets (src/metrics/fid.py)
+            from src.metrics.fid import score_eval_rows as fid_of_rows
+
+            fid_of_rows(cfg, rows, metrics, out_dir)
         has_target = any("target" in r["images"] for r in rows)
         write_html_index(
             out_dir,

@@ -81,7 +81,7 @@ def evaluate_split(cfg, model, out_dir, log=print):
                 out_u8, tgt_u8 = tensor_to_uint8(fake_b), tensor_to_uint8(real_b)
                 per_image[name] = {"psnr": psnr(out_u8, tgt_u8), "ssim": ssim(out_u8, tgt_u8)}
                 scored.append(per_image[name])
-            rows.append(dict(name=name, images=images))
+            rows.append(dict(name=name, images=images, set=tag))
             if (i + 1) % 50 == 0 or i + 1 == n:
                 log(f"[{i + 1}/{n}] {tag + ' ' if tag else ''}translated")
         part = mean_metrics(scored) if scored else {}

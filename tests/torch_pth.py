@@ -9,6 +9,7 @@ storages ``("storage", torch.FloatStorage, key, "cpu", numel)``, and ``archive/d
 import io
 import pickle
 import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -124,4 +125,29 @@ def vgg19_normal_state(seed=0):
             state[key] = (rng.standard_normal(value.shape) * (2.0 / fan_in) ** 0.5).astype(np.float32)
         elif key.startswith("features."):
             state[key] = (rng.uniform(-0.05, 0.05, value.shape)).astype(np.float32)
+    return state
+
+
+def inception_state(shapes, seed=0):
+    """A pytorch-fid InceptionV3 state dict (``{key: shape}`` -> arrays) with deterministic random weights that keep
+    activations near unit scale: He-scaled conv weights, batch-norm statistics near the identity (mean ~0, var in
+    [0.5, 1.5], gamma in [0.8, 1.2], beta ~0.05). ``tests/fixtures/fid/features.npz`` holds pytorch-fid's features
+    for exactly these weights. Each tensor has its own generator (seeded by ``seed`` and the key), so the order of
+    ``shapes`` does not matter."""
+    state = OrderedDict()
+    for key, shape in shapes.items():
+        rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
+        leaf = key.rsplit(".", 1)[1]
+        if leaf == "weight" and len(shape) == 4:
+            fan_in = shape[1] * shape[2] * shape[3]
+            value = rng.standard_normal(shape) * (2.0 / fan_in) ** 0.5
+        elif leaf == "weight":
+            value = rng.uniform(0.8, 1.2, shape)
+        elif leaf == "bias":
+            value = rng.standard_normal(shape) * 0.05
+        elif leaf == "running_mean":
+            value = rng.standard_normal(shape) * 0.05
+        else:  # running_var
+            value = rng.uniform(0.5, 1.5, shape)
+        state[key] = value.astype(np.float32)
     return state
