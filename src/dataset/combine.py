@@ -17,6 +17,7 @@ import os
 from PIL import Image
 
 from src.common.fileio import atomic_path
+from src.dataset.image_io import image_files_in
 from src.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -26,10 +27,8 @@ def _images_by_stem(folder, what):
     if not os.path.isdir(folder):
         raise UserError(f"{what} folder not found: {folder}; check --fold_A/--fold_B and --splits")
     found = {}
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if name.startswith(".") or not os.path.isfile(path) or not name.lower().endswith(IMAGE_EXTENSIONS):
-            continue
+    for path in image_files_in(folder, IMAGE_EXTENSIONS):
+        name = os.path.basename(path)
         stem = os.path.splitext(name)[0]
         if stem in found:
             raise UserError(f"{what} folder {folder} holds two images named {stem} ({name}); keep one")

@@ -27,6 +27,17 @@ def is_image_file(name):
     return name.lower().endswith(IMG_EXTENSIONS)
 
 
+def image_files_in(folder, extensions=IMG_EXTENSIONS):
+    """Sorted paths of the image files directly in ``folder`` (not recursive; hidden files skipped; ``extensions``
+    compared case-insensitively). No check that the folder exists: callers say what a missing folder means."""
+    folder = os.fspath(folder)
+    return sorted(
+        os.path.join(folder, name)
+        for name in os.listdir(folder)
+        if not name.startswith(".") and name.lower().endswith(extensions) and os.path.isfile(os.path.join(folder, name))
+    )
+
+
 def list_images(folder, what="images"):
     """Return the sorted paths of all image files under ``folder`` (recursive, symlinks followed).
 

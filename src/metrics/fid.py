@@ -116,11 +116,9 @@ def list_folder(folder):
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise UserError(f"image folder not found: {folder}")
-    paths = sorted(
-        os.path.join(folder, f)
-        for f in os.listdir(folder)
-        if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, f))
-    )
+    from src.dataset.image_io import image_files_in
+
+    paths = image_files_in(folder, IMAGE_EXTENSIONS)
     if not paths:
         raise UserError(f"no images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) in {folder}")
     return paths
