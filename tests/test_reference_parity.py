@@ -63,6 +63,9 @@ def test_pix2pixhd_init_sets_conv_weights_only_biases_keep_torch_default():
     from src.common.init import torch_default_bias_bound
     from src.pix2pixhd.model import Pix2PixHDModel
 
+    import mindspore as ms
+
+    ms.set_seed(3)  # the draws are checked statistically below; a fixed seed keeps the test deterministic
     model = Pix2PixHDModel(_cfg(instance_feat=True, nef=4, n_downsample_E=1, ngf=8, ndf=8), None)
     for name in ("G", "E", "D"):
         convs = _convs(model.networks[name])
@@ -73,7 +76,9 @@ def test_pix2pixhd_init_sets_conv_weights_only_biases_keep_torch_default():
             bound = torch_default_bias_bound(conv.weight.shape)
             assert np.all(np.abs(bias) <= bound) and np.any(bias != 0), (name, conv.weight.shape)
         spread = np.concatenate([c.bias.asnumpy() / torch_default_bias_bound(c.weight.shape) for c in convs])
-        assert abs(spread.std() - 1 / np.sqrt(3)) < 0.1, name  # U(-bound, bound)
+        # U(-bound, bound) has std 1/sqrt(3); the sample std of n draws has a standard error of about 0.26/sqrt(n)
+        # (fourth moment 1/5): allow five of those (zeros would give 0, N(0, bound) 1)
+        assert abs(spread.std() - 1 / np.sqrt(3)) < 5 * 0.26 / np.sqrt(spread.size), (name, spread.size)
 
 
 def test_pix2pix_init_keeps_zero_biases():
