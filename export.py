@@ -105,14 +105,14 @@ def export_network(net, x, out_path, file_format):
 def run(argv=None):
     from src.common.fast_conv import set_conv_algorithm
     from src.common.layers import set_export_friendly
-    from src.config import parse_config
+    from src.config import parse_config, peek_config
     from src.device import init_env
     from src.evaluation import load_generator
 
-    first = parse_config(argv, description=__doc__)
-    if first.convert_from_torch:  # a reference PyTorch checkpoint -> a MindSpore one (src/convert)
+    if peek_config(argv).convert_from_torch:  # a reference PyTorch checkpoint -> a MindSpore one (src/convert)
         from src.convert.run import run_conversion
 
+        first = parse_config(argv, description=__doc__)
         first.run_distribute = False
         init_env(first)
         return run_conversion(first)

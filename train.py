@@ -13,20 +13,21 @@ from src.errors import UserError
 
 def resolve_config(argv):
     """The config of a new run, or for a resumed run its saved ``config.yaml`` with the flags given now on top."""
-    from src.config import apply_overrides, load_run_config, parse_config
+    from src.config import config_of_run, parse_config, peek_config, run_model
     from src.trainer import run_dir_of
 
-    cfg = parse_config(argv, description=__doc__)
-    if cfg.continue_train or cfg.resume:
-        run_config = os.path.join(run_dir_of(cfg), "config.yaml")
-        if not os.path.isfile(run_config):
-            raise UserError(f"nothing to resume: {run_config} not found (check --name/--outputs_dir or --resume)")
-        explicit = dict(getattr(cfg, "_explicit", {}))
-        base = load_run_config(run_config)
-        apply_overrides(base, explicit)
+    first = peek_config(argv)  # the run to resume, if any, decides the model and so the valid keys
+    run_config = os.path.join(run_dir_of(first), "config.yaml")
+    if (first.continue_train or first.resume) and os.path.isfile(run_config):
+        cfg = parse_config(argv, description=__doc__, default_model=run_model(run_config))
+        base = config_of_run(run_config, cfg.explicit)
         base.continue_train = True
         base.resume = cfg.resume
         cfg = base
+    else:
+        cfg = parse_config(argv, description=__doc__)
+        if cfg.continue_train or cfg.resume:
+            raise UserError(f"nothing to resume: {run_config} not found (check --name/--outputs_dir or --resume)")
     if not cfg.dataroot:
         raise UserError(
             "pass --dataroot DATA (a dataset folder; `python -m src.dataset.demo --out demo_data` makes one)"

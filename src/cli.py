@@ -31,43 +31,31 @@ def config_for_checkpoint(argv, description):
 
     Without a config beside the checkpoint, the defaults (+ ``--config_path``) are used, as for training.
     """
-    from src.config import apply_overrides, load_run_config, parse_config
+    from src.config import config_of_run, parse_config, peek_config, run_model
 
-    cfg = parse_config(argv, description=description)
-    if not cfg.ckpt:
-        raise UserError("pass --ckpt RUN/G_latest.ckpt (a generator checkpoint written by train.py)")
-    if not os.path.isfile(cfg.ckpt):
-        raise UserError(f"checkpoint not found: {cfg.ckpt}")
-    run_config = os.path.join(os.path.dirname(os.path.abspath(cfg.ckpt)), "config.yaml")
+    first = peek_config(argv)  # the checkpoint's run decides the model and so the valid keys
+    if not first.ckpt or not os.path.isfile(first.ckpt):
+        parse_config(argv, description=description)  # --help, or a bad option, before the missing checkpoint
+        if not first.ckpt:
+            raise UserError("pass --ckpt RUN/G_latest.ckpt (a generator checkpoint written by train.py)")
+        raise UserError(f"checkpoint not found: {first.ckpt}")
+    run_config = os.path.join(os.path.dirname(os.path.abspath(first.ckpt)), "config.yaml")
     if not os.path.isfile(run_config):
-        return _with_checkpoint_options(cfg, argv, description), None
-    base = load_run_config(run_config)
-    explicit = getattr(cfg, "_explicit", {})
-    if "model" in explicit and explicit["model"] != base.model:
-        raise UserError(
-            f"--model {explicit['model']} was given, but {cfg.ckpt} comes from a '{base.model}' run "
-            f"({run_config}); drop --model or pass a {explicit['model']} checkpoint"
-        )
-    apply_overrides(base, explicit)
-    return base, run_config
+        return _with_checkpoint_options(first.ckpt, argv, description), None
+    cfg = parse_config(argv, description=description, default_model=run_model(run_config))
+    return config_of_run(run_config, cfg.explicit, what=cfg.ckpt), run_config
 
 
-def _with_checkpoint_options(cfg, argv, description):
+def _with_checkpoint_options(ckpt, argv, description):
     """Without a run's config.yaml: the options stored in the checkpoint itself (e.g. by ``--convert_from_torch``),
     under the command line's explicit values."""
     from src.common.checkpoint import read_meta
     from src.config import apply_overrides, parse_config
 
-    stored = dict(read_meta(cfg.ckpt).get("config") or {})
-    if not stored:
-        return cfg
-    explicit = getattr(cfg, "_explicit", {})
-    model = stored.pop("model", cfg.model)
-    if "model" in explicit and explicit["model"] != model:
-        raise UserError(
-            f"--model {explicit['model']} was given, but {cfg.ckpt} holds a '{model}' network; drop --model"
-        )
-    if model != cfg.model:  # that model's defaults first, then the stored options
-        cfg = parse_config(argv, overrides={"model": model}, description=description)
-    apply_overrides(cfg, {k: v for k, v in stored.items() if k not in explicit}, where=cfg.ckpt)
+    stored = dict(read_meta(ckpt).get("config") or {})
+    model = stored.pop("model", None)
+    cfg = parse_config(argv, description=description, default_model=model)  # that model's defaults, then stored
+    if model is not None and cfg.model != model:
+        raise UserError(f"--model {cfg.model} was given, but {ckpt} holds a '{model}' network; drop --model")
+    apply_overrides(cfg, {k: v for k, v in stored.items() if k not in cfg.explicit}, where=ckpt)
     return cfg

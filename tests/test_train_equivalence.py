@@ -69,7 +69,7 @@ MODELS = {
     "pix2pixhd": dict(
         cfg=dict(model="pix2pixhd", netG="global", crop_size=32, load_size=32, label_nc=4, no_instance=False, ngf=4,
                  n_downsample_global=2, n_blocks_global=1, ndf=4, d_layers=2, num_D=2, norm="instance",
-                 lambda_feat=10.0, no_lsgan=False, no_ganFeat_loss=False, no_vgg_loss=False, use_dropout=False),
+                 lambda_feat=10.0, no_lsgan=False, no_ganFeat_loss=False, no_vgg_loss=False),
         layers=dict(G=N.hd_global_layers(2, 1), D=N.hd_multiscale_d_layers(2, 2)),
         columns=("input", "image", "segments", "index"),
     ),

@@ -23,7 +23,7 @@ NETWORKS = {"pix2pix": ("G",), "cyclegan": ("G_A", "G_B"), "pix2pixhd": ("G", "E
 
 def _agree(cfg, inferred, path):
     """Options inferred from the file, checked against what the user set explicitly."""
-    explicit = getattr(cfg, "_explicit", {})
+    explicit = cfg.explicit
     for key, value in inferred.items():
         if key in explicit and str(explicit[key]).lower() != str(value).lower():
             raise UserError(
@@ -36,7 +36,7 @@ def _pix2pixhd_channels(cfg, in_channels, path):
     """label_nc / no_instance / features must explain the generator's input channels."""
     from src.pix2pixhd.options import label_channels, uses_features
 
-    explicit = getattr(cfg, "_explicit", {})
+    explicit = cfg.explicit
     feats = cfg.feat_num if uses_features(cfg) else 0
     if "label_nc" not in explicit and cfg.label_nc > 0:  # infer label_nc, keeping the instance map choice
         cfg.label_nc = in_channels - feats - (0 if cfg.no_instance else 1)
@@ -104,7 +104,7 @@ def build_network(cfg, state, path):
             opts.update(input_nc=nc_out, output_nc=nc_in)
         net = build_generator(cfg.netG, nc_in, nc_out, cfg.ngf, cfg.g_layers, cfg.norm, cfg.use_dropout, cfg.pad_mode,
                               cfg.alpha)  # fmt: skip
-    if cfg.netG == "unet" or cfg.model == "pix2pix":
+    if cfg.model == "pix2pix" or cfg.netG == "unet":  # pix2pix has no netG key
         layers = N.unet_layers(cfg.g_layers)
     else:
         layers = N.resnet_layers(cfg.g_layers, cfg.use_dropout, cfg.pad_mode == "CONSTANT")

@@ -61,8 +61,8 @@ def check_generator_size(netG, layers, height, width, pad_mode="REFLECT", what="
 def _generator(cfg, input_nc, output_nc, teacher=False):
     if teacher:
         return build_generator(
-            cfg.netG, input_nc, output_nc, cfg.t_ngf, cfg.t_gl_num, cfg.t_norm_mode, cfg.use_dropout, cfg.pad_mode,
-            cfg.t_slope,
+            cfg.netG, input_nc, output_nc, cfg.t_ngf, cfg.t_g_layers, cfg.t_norm, cfg.use_dropout, cfg.pad_mode,
+            cfg.t_alpha,
         )  # fmt: skip
     return build_generator(
         cfg.netG, input_nc, output_nc, cfg.ngf, cfg.g_layers, cfg.norm, cfg.use_dropout, cfg.pad_mode, cfg.alpha
@@ -83,7 +83,7 @@ def validate_config(cfg, training=True):
     if cfg.preprocess in CROP_MODES:
         check_generator_size(cfg.netG, cfg.g_layers, cfg.crop_size, cfg.crop_size, cfg.pad_mode)
         if cfg.kd and training:
-            check_generator_size(cfg.netG, cfg.t_gl_num, cfg.crop_size, cfg.crop_size, cfg.pad_mode)
+            check_generator_size(cfg.netG, cfg.t_g_layers, cfg.crop_size, cfg.crop_size, cfg.pad_mode)
     if cfg.kd and training:
         if not cfg.GT_A_ckpt or not cfg.GT_B_ckpt:
             raise UserError(
@@ -169,7 +169,7 @@ class CycleGANModel(GANModel):
             detail = str(err).split(": ", 1)[-1].split(". Check", 1)[0]
             raise UserError(
                 f"teacher checkpoint {path} does not match the teacher settings (netG {cfg.netG}, t_ngf {cfg.t_ngf}, "
-                f"t_gl_num {cfg.t_gl_num}, t_norm_mode {cfg.t_norm_mode}): {detail}; set t_ngf/t_gl_num/t_norm_mode "
+                f"t_g_layers {cfg.t_g_layers}, t_norm {cfg.t_norm}): {detail}; set t_ngf/t_g_layers/t_norm "
                 f"to the teacher run's ngf/g_layers/norm"
             ) from None
         for p in net.get_parameters():

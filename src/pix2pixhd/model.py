@@ -208,7 +208,7 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
         compile inside ``jit`` (README, "pix2pixHD: differences from the reference").
         """
         cfg, G, D, E, vgg = self.cfg, self.G, self.D, self.E, self.vgg
-        gan_loss = multiscale_gan_loss(cfg.no_lsgan or cfg.gan_mode == "vanilla")
+        gan_loss = multiscale_gan_loss(cfg.gan_mode == "vanilla")
         use_fm, encode, load = not cfg.no_ganFeat_loss, E is not None, loads_features(cfg)
         num_D, n_layers_D, lambda_feat = cfg.num_D, cfg.d_layers, cfg.lambda_feat
         opt_G, opt_D, reduce_G, reduce_D = self.opt_G, self.opt_D, self.reduce_G, self.reduce_D
