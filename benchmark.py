@@ -118,8 +118,9 @@ def run(argv=None):
         device=cfg.device_target,
         mindspore=ms.__version__,
     )
-    if rest:  # the config keys set on the command line, so that two lines say what differs between them
-        result["keys"] = ",".join(f"{k.lstrip('-')}={v}" for k, v in zip(rest[::2], rest[1::2]) if k != "--model")
+    keys = ",".join(f"{k.lstrip('-')}={v}" for k, v in zip(rest[::2], rest[1::2]) if k != "--model")
+    if keys:  # the config keys set on the command line, so that two lines say what differs between them
+        result["keys"] = keys
     result.update(model.complexity(args.image_size))  # CycleGAN: parameters and MACs of G (and of the teacher)
     if args.json:
         print(json.dumps(result))
