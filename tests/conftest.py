@@ -46,6 +46,11 @@ def write_ab_dataset(root, n_train=4, n_test=2, size=32, seed=0):
     return str(root)
 
 
+def batch_of(*samples):
+    """Samples (dicts of a source's ``get``) stacked into one batch dict, as the loader yields it."""
+    return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+
+
 @pytest.fixture
 def ab_data(tmp_path):
     return write_ab_dataset(tmp_path / "data")

@@ -82,11 +82,11 @@ def _model(**over):
 
 def _batch(seed=0, size=32):
     rng = np.random.default_rng(seed)
-    return (
-        rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32),
-        rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32),
-        np.zeros(1, np.int32),
-    )
+    return {
+        "A": rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32),
+        "B": rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32),
+        "index": np.zeros(1, np.int32),
+    }
 
 
 def _params(nets):
@@ -185,8 +185,9 @@ def test_unaligned_dataset(tmp_path):
     data = write_unpaired(tmp_path / "d", n_a=4, n_b=3)
     src = UnalignedDataset(data, "train", crop_size=32, load_size=36, size_multiple=4)
     assert len(src) == 4 and src.columns == ("A", "B", "index")
-    a1, b1, _ = src.get(2, np.random.default_rng([0, 1, 2]))
-    a2, b2, _ = src.get(2, np.random.default_rng([0, 1, 2]))
+    s1, s2 = (src.get(2, np.random.default_rng([0, 1, 2])) for _ in range(2))
+    assert list(s1) == ["A", "B", "index"] and s1["index"] == 2
+    a1, b1, a2, b2 = s1["A"], s1["B"], s2["A"], s2["B"]
     assert a1.shape == b1.shape == (3, 32, 32)
     np.testing.assert_array_equal(a1, a2)
     np.testing.assert_array_equal(b1, b2)
@@ -236,7 +237,8 @@ def test_generator_step_equals_one_backward_pass_of_the_whole_loss(lambda_idt):
     m.reduce_G = CaptureGrads(m.opt_G.parameters, "capture_G")
     m._g_step, m._d_step = (ms.jit(f) for f in m._build_steps())
     G_A, G_B, D_A, D_B, gan = m.G_A, m.G_B, m.D_A, m.D_B, make_gan_loss(m.cfg.gan_mode)
-    real_a, real_b, _ = (ms.Tensor(x) for x in _batch(3))
+    batch = _batch(3)
+    real_a, real_b = ms.Tensor(batch["A"]), ms.Tensor(batch["B"])
 
     def whole(real_a, real_b):
         fake_b, fake_a = G_A(real_a), G_B(real_b)
