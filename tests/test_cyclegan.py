@@ -6,7 +6,6 @@ import os
 import mindspore as ms
 import numpy as np
 import pytest
-from PIL import Image
 
 import eval as eval_script
 import export as export_script
@@ -23,52 +22,12 @@ from src.cyclegan.resnet import MirrorPad2d, ResnetBlock, ResnetGenerator
 from src.dataset.unaligned import UnalignedDataset
 from src.device import init_env
 from src.errors import UserError
+from tests.conftest import TINY_CG, make_cfg, run_argv, write_unpaired
 from tests.grad_capture import CaptureGrads
-
-# A tiny CycleGAN: 32x32 crops, ResNet generator with 2 blocks, 4 filters, a pool of 2 so it fills within a few steps.
-TINY_CG = dict(
-    model="cyclegan",
-    crop_size=32,
-    load_size=36,
-    g_layers=2,
-    ngf=4,
-    ndf=4,
-    d_layers=2,
-    pool_size=2,
-    use_dropout=False,
-    batch_size=1,
-    n_epochs=1,
-    n_epochs_decay=1,
-    print_freq=1,
-    save_latest_freq=0,
-    save_epoch_freq=1,
-    num_samples=1,
-    seed=5,
-)
-
-
-def write_unpaired(root, n_a=4, n_b=3, n_test=2, size=32, paired_test=False, seed=0):
-    """ROOT/{train,test}{A,B}: A = smooth random colours, B = blocky random colours (different names unless paired)."""
-    rng = np.random.default_rng(seed)
-    for phase, counts in (("train", (n_a, n_b)), ("test", (n_test, n_test))):
-        for side, n in zip("AB", counts):
-            folder = os.path.join(root, f"{phase}{side}")
-            os.makedirs(folder, exist_ok=True)
-            for i in range(n):
-                small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-                mode = Image.BILINEAR if side == "A" else Image.NEAREST
-                img = Image.fromarray(small).resize((size, size), mode)
-                name = f"{phase}_{i:03d}" if paired_test and phase == "test" else f"{side.lower()}_{phase}_{i:03d}"
-                img.save(os.path.join(folder, name + ".png"))
-    return str(root)
 
 
 def _cfg(**over):
-    from src.config import parse_config
-
-    values = dict(TINY_CG)
-    values.update(over)
-    return parse_config([], overrides=values)
+    return make_cfg(TINY_CG, **over)
 
 
 def _model(**over):
@@ -94,10 +53,7 @@ def _params(nets):
 
 
 def _argv(data, runs, **over):
-    values = dict(TINY_CG)
-    values.update(dataroot=data, outputs_dir=runs)
-    values.update(over)
-    return [x for k, v in values.items() for x in (f"--{k}", str(v))]
+    return run_argv(TINY_CG, data, runs, **over)
 
 
 def _losses(path):

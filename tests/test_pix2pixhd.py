@@ -6,7 +6,7 @@ import pytest
 
 from src.common.init import count_params
 from src.errors import UserError
-from tests.conftest import batch_of
+from tests.conftest import TINY_HD, batch_of, make_cfg, write_hd_dataset
 from tests.grad_capture import CaptureGrads
 
 
@@ -230,35 +230,11 @@ def test_feature_table_round_trip_and_checks(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_hd_data(tmp_path_factory):
-    from src.dataset.cityscapes import prepare_pix2pixhd
-    from src.dataset.demo import write_cityscapes_tree
-
-    root = tmp_path_factory.mktemp("hd_unit")
-    write_cityscapes_tree(root / "cs", 2, 1, height=32, width=64, seed=2)
-    prepare_pix2pixhd(str(root / "cs"), str(root / "data"))
-    return str(root / "data")
+    return write_hd_dataset(tmp_path_factory.mktemp("hd_unit"), seed=2)
 
 
 def _hd_cfg(dataroot, **over):
-    from src.config import parse_config
-
-    values = dict(
-        model="pix2pixhd",
-        dataroot=dataroot,
-        label_nc=35,
-        preprocess="none",
-        ngf=4,
-        ndf=4,
-        d_layers=1,
-        num_D=2,
-        n_downsample_global=2,
-        n_blocks_global=1,
-        no_vgg_loss=True,
-        batch_size=1,
-        seed=3,
-    )
-    values.update(over)
-    return parse_config([], overrides=values)
+    return make_cfg(TINY_HD, dataroot=dataroot, **over)
 
 
 def test_load_features_trains_on_precomputed_files(tiny_hd_data):
