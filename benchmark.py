@@ -97,7 +97,7 @@ def run(argv=None):
     compile_s = max(0.0, times[0] - step_ms / 1000.0)
 
     model.set_test_mode("eval")
-    x = batch[0][:1]
+    x = batch[model.input_column][:1]
     infer = []
     for _ in range(2 + args.infer_images):
         t0 = time.perf_counter()

@@ -61,7 +61,8 @@ def run(argv=None, log=print):
     cluster = cfg.phase == "train"
     per_label = {}
     for i in range(len(source)):
-        _, image, seg, _ = source.get(i, np.random.default_rng(0))
+        sample = source.get(i, np.random.default_rng(0))
+        image, seg = sample["image"], sample["segments"]
         feat = model.encode_features(image[None], seg[None])[0]
         ids, vectors = F.feature_table(feat, seg)
         F.save_feature_table(F.feature_file(cfg.dataroot, cfg.phase, source.names[i]), ids, vectors, kind)

@@ -20,7 +20,11 @@ class GANModel:
 
     A model sets ``cfg``, ``networks`` (name -> Cell), ``optimizers`` (name -> optimiser made by ``make_adam``),
     ``opt_G`` and ``size_multiple``, and implements ``make_source``, ``train_step`` and ``generate``.
+
+    Batches are dicts keyed by the source's ``columns``; ``input_column`` names the one ``generate`` takes.
     """
+
+    input_column = "input"
 
     def set_train(self, mode=True):
         for net in self.networks.values():
@@ -76,13 +80,13 @@ class GANModel:
 
     # ----- benchmark.py
     def example_batch(self, batch_size, height, width, seed=0):
-        """A random training batch of the model's layout: ``(input, target, index)`` by default."""
+        """A random training batch of the model's layout: ``{"input", "target", "index"}`` by default."""
         rng = np.random.default_rng(seed)
-        return (
-            rng.uniform(-1, 1, (batch_size, self.cfg.input_nc, height, width)).astype(np.float32),
-            rng.uniform(-1, 1, (batch_size, self.cfg.output_nc, height, width)).astype(np.float32),
-            np.arange(batch_size, dtype=np.int32),
-        )
+        return {
+            "input": rng.uniform(-1, 1, (batch_size, self.cfg.input_nc, height, width)).astype(np.float32),
+            "target": rng.uniform(-1, 1, (batch_size, self.cfg.output_nc, height, width)).astype(np.float32),
+            "index": np.arange(batch_size, dtype=np.int32),
+        }
 
     def complexity(self, image_size=None):
         """Parameters and MACs printed beside the benchmark line (CycleGAN: its generator and teacher); none by

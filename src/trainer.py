@@ -172,12 +172,12 @@ class Trainer:
             return
         n = min(self.cfg.num_samples, len(self.source))
         items = [self.source.get(i, np.random.default_rng([int(self.cfg.seed), i])) for i in range(n)]
-        batch = tuple(np.stack([it[c] for it in items]) for c in range(len(items[0])))
+        batch = {c: np.stack([it[c] for it in items]) for c in self.source.columns}
         self.model.set_test_mode(self.cfg.test_mode)
         try:
             visuals = []
             for i in range(n):  # one image at a time: batch statistics stay per image as in training (batch 1)
-                visuals.append(self.model.visuals(tuple(b[i : i + 1] for b in batch)))
+                visuals.append(self.model.visuals({c: b[i : i + 1] for c, b in batch.items()}))
         finally:
             self.model.set_train(True)
         rows = [[tensor_to_uint8(v[0]) for v in vis] for vis in visuals]
@@ -254,7 +254,7 @@ class Trainer:
                     if cfg.log_samples:
                         self.log(
                             f"rank {self.env.rank}/{self.env.group_size} epoch {self.epoch} step "
-                            f"{self.step_in_epoch} samples {[int(i) for i in np.ravel(batch[-1])]}"
+                            f"{self.step_in_epoch} samples {[int(i) for i in np.ravel(batch['index'])]}"
                         )
                         window = []
                     if stop.requested or (stop_at is not None and self.global_step >= stop_at):

@@ -26,6 +26,13 @@ def pattern_b(w=16, h=16):
     return np.stack([255 - x * STEP, 255 - y * STEP, np.full_like(x, 200)], axis=-1).astype(np.uint8)
 
 
+def sample(ds, index, rng):
+    """``ds.get`` by name: ``(input, target, index)``, and no other keys."""
+    got = ds.get(index, rng)
+    assert list(got) == list(ds.columns) == ["input", "target", "index"]
+    return got["input"], got["target"], got["index"]
+
+
 def write_ab(folder, name, a, b):
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name)
@@ -65,7 +72,7 @@ def test_crop_and_flip_are_the_same_for_a_and_b(combined_root):
     assert len(ds) == 1 and ds.layout == "combined"
     positions, flips = set(), set()
     for seed in range(40):
-        a, b, index = ds.get(0, np.random.default_rng(seed))
+        a, b, index = sample(ds, 0, np.random.default_rng(seed))
         assert a.shape == b.shape == (3, 8, 8) and a.dtype == b.dtype == np.float32 and index == 0
         xa, ya = decode_a(a)
         xb, yb = decode_b(b)
@@ -85,8 +92,8 @@ def test_crop_and_flip_are_the_same_for_a_and_b(combined_root):
 def test_same_rng_gives_same_sample_and_no_flip_is_respected(combined_root):
     ds = AlignedDataset(combined_root, preprocess="crop", crop_size=8, no_flip=True)
     for seed in range(20):
-        a1, b1, _ = ds.get(0, np.random.default_rng([seed, 3]))
-        a2, b2, _ = ds.get(0, np.random.default_rng([seed, 3]))
+        a1, b1, _ = sample(ds, 0, np.random.default_rng([seed, 3]))
+        a2, b2, _ = sample(ds, 0, np.random.default_rng([seed, 3]))
         np.testing.assert_array_equal(a1, a2)
         np.testing.assert_array_equal(b1, b2)
         xa, _ = decode_a(a1)
@@ -100,7 +107,7 @@ def test_identical_halves_stay_identical_after_resize(tmp_path, preprocess):
     write_ab(tmp_path / "train", "x.png", half, half)
     ds = AlignedDataset(tmp_path, preprocess=preprocess, load_size=20, crop_size=12, size_multiple=4)
     for seed in range(10):
-        a, b, _ = ds.get(0, np.random.default_rng(seed))
+        a, b, _ = sample(ds, 0, np.random.default_rng(seed))
         np.testing.assert_array_equal(a, b)
     # resize really happened for the resize modes (a 12x12 crop of a 20x20 resize is not a crop of the original)
     assert a.shape == ((3, 16, 16) if preprocess == "none" else (3, 12, 12))
@@ -114,7 +121,7 @@ def test_direction_btoa_swaps(combined_root):
     np.testing.assert_array_equal(np.asarray(tgt), pattern_a())
     inp, tgt = a2b.load_pair(0)
     np.testing.assert_array_equal(np.asarray(inp), pattern_a())
-    a, b, _ = b2a.get(0, np.random.default_rng(0))
+    a, b, _ = sample(b2a, 0, np.random.default_rng(0))
     np.testing.assert_array_equal(tensor_to_uint8(a), pattern_b())
     np.testing.assert_array_equal(tensor_to_uint8(b), pattern_a())
 
@@ -139,7 +146,7 @@ def test_preprocess_output_sizes(tmp_path, preprocess, kwargs, chw):
     rng = np.random.default_rng(1)
     write_ab(tmp_path / "train", "x.png", *rng.integers(0, 256, size=(2, 13, 22, 3), dtype=np.uint8))
     ds = AlignedDataset(tmp_path, preprocess=preprocess, **kwargs)
-    a, b, _ = ds.get(0, rng)
+    a, b, _ = sample(ds, 0, rng)
     assert a.shape == b.shape == chw
     size = transforms.output_size(
         (22, 13), preprocess, kwargs.get("load_size", 286), kwargs.get("crop_size", 8), kwargs.get("size_multiple", 1)
@@ -195,7 +202,7 @@ def test_separate_layout_pairs_by_name(tmp_path):
             exp_a, exp_b = exp_a[::-1], exp_b[::-1]
         np.testing.assert_array_equal(np.asarray(a), exp_a)
         np.testing.assert_array_equal(np.asarray(b), exp_b)
-    a, b, idx = ds.get(1, np.random.default_rng(5))
+    a, b, idx = sample(ds, 1, np.random.default_rng(5))
     assert idx == 1
     np.testing.assert_array_equal(decode_a(a)[0], decode_b(b)[0])
 
@@ -275,7 +282,7 @@ def test_truncated_file_names_the_file_when_loaded(combined_root):
 
 def test_grayscale_input_nc_1(combined_root):
     ds = AlignedDataset(combined_root, preprocess="none", input_nc=1, output_nc=3, no_flip=True)
-    a, b, _ = ds.get(0, np.random.default_rng(0))
+    a, b, _ = sample(ds, 0, np.random.default_rng(0))
     assert a.shape == (1, 16, 16) and b.shape == (3, 16, 16)
     pa = pattern_a().astype(np.float64)
     luma = np.rint(pa[..., 0] * 0.299 + pa[..., 1] * 0.587 + pa[..., 2] * 0.114)

@@ -6,7 +6,6 @@ import os
 import mindspore as ms
 import numpy as np
 import pytest
-from PIL import Image
 
 import eval as eval_script
 import export as export_script
@@ -23,52 +22,12 @@ from src.cyclegan.resnet import MirrorPad2d, ResnetBlock, ResnetGenerator
 from src.dataset.unaligned import UnalignedDataset
 from src.device import init_env
 from src.errors import UserError
+from tests.conftest import TINY_CG, make_cfg, run_argv, write_unpaired
 from tests.grad_capture import CaptureGrads
-
-# A tiny CycleGAN: 32x32 crops, ResNet generator with 2 blocks, 4 filters, a pool of 2 so it fills within a few steps.
-TINY_CG = dict(
-    model="cyclegan",
-    crop_size=32,
-    load_size=36,
-    g_layers=2,
-    ngf=4,
-    ndf=4,
-    d_layers=2,
-    pool_size=2,
-    use_dropout=False,
-    batch_size=1,
-    n_epochs=1,
-    n_epochs_decay=1,
-    print_freq=1,
-    save_latest_freq=0,
-    save_epoch_freq=1,
-    num_samples=1,
-    seed=5,
-)
-
-
-def write_unpaired(root, n_a=4, n_b=3, n_test=2, size=32, paired_test=False, seed=0):
-    """ROOT/{train,test}{A,B}: A = smooth random colours, B = blocky random colours (different names unless paired)."""
-    rng = np.random.default_rng(seed)
-    for phase, counts in (("train", (n_a, n_b)), ("test", (n_test, n_test))):
-        for side, n in zip("AB", counts):
-            folder = os.path.join(root, f"{phase}{side}")
-            os.makedirs(folder, exist_ok=True)
-            for i in range(n):
-                small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-                mode = Image.BILINEAR if side == "A" else Image.NEAREST
-                img = Image.fromarray(small).resize((size, size), mode)
-                name = f"{phase}_{i:03d}" if paired_test and phase == "test" else f"{side.lower()}_{phase}_{i:03d}"
-                img.save(os.path.join(folder, name + ".png"))
-    return str(root)
 
 
 def _cfg(**over):
-    from src.config import parse_config
-
-    values = dict(TINY_CG)
-    values.update(over)
-    return parse_config([], overrides=values)
+    return make_cfg(TINY_CG, **over)
 
 
 def _model(**over):
@@ -82,11 +41,11 @@ def _model(**over):
 
 def _batch(seed=0, size=32):
     rng = np.random.default_rng(seed)
-    return (
-        rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32),
-        rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32),
-        np.zeros(1, np.int32),
-    )
+    return {
+        "A": rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32),
+        "B": rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32),
+        "index": np.zeros(1, np.int32),
+    }
 
 
 def _params(nets):
@@ -94,10 +53,7 @@ def _params(nets):
 
 
 def _argv(data, runs, **over):
-    values = dict(TINY_CG)
-    values.update(dataroot=data, outputs_dir=runs)
-    values.update(over)
-    return [x for k, v in values.items() for x in (f"--{k}", str(v))]
+    return run_argv(TINY_CG, data, runs, **over)
 
 
 def _losses(path):
@@ -185,8 +141,9 @@ def test_unaligned_dataset(tmp_path):
     data = write_unpaired(tmp_path / "d", n_a=4, n_b=3)
     src = UnalignedDataset(data, "train", crop_size=32, load_size=36, size_multiple=4)
     assert len(src) == 4 and src.columns == ("A", "B", "index")
-    a1, b1, _ = src.get(2, np.random.default_rng([0, 1, 2]))
-    a2, b2, _ = src.get(2, np.random.default_rng([0, 1, 2]))
+    s1, s2 = (src.get(2, np.random.default_rng([0, 1, 2])) for _ in range(2))
+    assert list(s1) == ["A", "B", "index"] and s1["index"] == 2
+    a1, b1, a2, b2 = s1["A"], s1["B"], s2["A"], s2["B"]
     assert a1.shape == b1.shape == (3, 32, 32)
     np.testing.assert_array_equal(a1, a2)
     np.testing.assert_array_equal(b1, b2)
@@ -236,7 +193,8 @@ def test_generator_step_equals_one_backward_pass_of_the_whole_loss(lambda_idt):
     m.reduce_G = CaptureGrads(m.opt_G.parameters, "capture_G")
     m._g_step, m._d_step = (ms.jit(f) for f in m._build_steps())
     G_A, G_B, D_A, D_B, gan = m.G_A, m.G_B, m.D_A, m.D_B, make_gan_loss(m.cfg.gan_mode)
-    real_a, real_b, _ = (ms.Tensor(x) for x in _batch(3))
+    batch = _batch(3)
+    real_a, real_b = ms.Tensor(batch["A"]), ms.Tensor(batch["B"])
 
     def whole(real_a, real_b):
         fake_b, fake_a = G_A(real_a), G_B(real_b)

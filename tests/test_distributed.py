@@ -10,30 +10,19 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, write_ab_dataset
+from tests.conftest import REPO, TINY, cli_args, write_ab_dataset, write_unpaired
 
+# the networks and loop of conftest's tiny pix2pix (model and batch size are each test's), instance norm, one epoch
 COMMON = dict(
-    crop_size=32,
-    load_size=36,
-    g_layers=5,
-    ngf=8,
-    ndf=8,
-    d_layers=2,
+    {k: v for k, v in TINY.items() if k not in ("model", "batch_size", "save_latest_freq")},
     norm="instance",
-    use_dropout=False,
-    seed=3,
-    n_epochs=1,
     n_epochs_decay=0,
-    print_freq=1,
     num_samples=0,
     save_epoch_freq=0,
     log_samples=True,
     device_target="CPU",
 )
-
-
-def _flags(values):
-    return [x for k, v in values.items() for x in (f"--{k}", str(v))]
+_flags = cli_args
 
 
 def _free_port():
@@ -199,8 +188,6 @@ def _check_ranks(worker, n_images, seed, epochs, networks):
 @pytest.mark.slow
 def test_cyclegan_two_cpu_workers_share_all_four_networks(tmp_path):
     """CycleGAN with its image pools: each rank keeps a pool of its own fakes; G_A, G_B, D_A, D_B stay in sync."""
-    from tests.test_cyclegan import write_unpaired
-
     data = write_unpaired(tmp_path / "data", n_a=4, n_b=4, n_test=1)
     flags = dict(
         crop_size=32, load_size=36, g_layers=2, ngf=4, ndf=4, d_layers=2, pool_size=2, use_dropout=False, seed=5,

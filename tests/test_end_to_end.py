@@ -16,14 +16,11 @@ import eval as eval_script
 import export as export_script
 import train as train_script
 from src.cli import main_wrapper
-from tests.conftest import REPO, TINY, write_ab_dataset
+from tests.conftest import REPO, TINY, run_argv, write_ab_dataset
 
 
 def _argv(data, runs, **over):
-    values = dict(TINY)
-    values.update(dataroot=data, outputs_dir=runs)
-    values.update(over)
-    return [x for k, v in values.items() for x in (f"--{k}", str(v))]
+    return run_argv(TINY, data, runs, **over)
 
 
 def _losses(csv_path):

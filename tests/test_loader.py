@@ -31,22 +31,25 @@ class FakeSource:
             raise UserError(f"cannot read image /data/train/{index}.png (broken); replace or delete this file")
         if self.jitter:
             time.sleep(float(np.random.default_rng().random()) * self.jitter)
-        return np.array([index, rng.integers(1 << 30)], dtype=np.int64), np.int32(index)
+        return {"x": np.array([index, rng.integers(1 << 30)], dtype=np.int64), "index": np.int32(index)}
 
 
 def run(source, **kwargs):
-    return [tuple(np.array(c) for c in batch) for batch in make_epoch_loader(source, **kwargs)]
+    batches = [{k: np.array(v) for k, v in batch.items()} for batch in make_epoch_loader(source, **kwargs)]
+    assert all(list(b) == list(source.columns) for b in batches)  # dicts keyed by the columns, in their order
+    return batches
 
 
 def flat_index(batches):
-    return np.concatenate([b[1] for b in batches]) if batches else np.zeros(0, np.int32)
+    return np.concatenate([b["index"] for b in batches]) if batches else np.zeros(0, np.int32)
 
 
 def assert_same(b1, b2):
     assert len(b1) == len(b2)
     for x, y in zip(b1, b2):
-        for cx, cy in zip(x, y):
-            np.testing.assert_array_equal(cx, cy)
+        assert list(x) == list(y)
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
 
 
 def test_epoch_permutation():
@@ -62,12 +65,12 @@ def test_same_seed_and_epoch_give_identical_batches():
     src = FakeSource(23)
     b1 = run(src, batch_size=4, epoch=2, seed=7)
     b2 = run(src, batch_size=4, epoch=2, seed=7)
-    assert len(b1) == 5 and b1[0][0].shape == (4, 2) and b1[0][1].dtype == np.int32
+    assert len(b1) == 5 and b1[0]["x"].shape == (4, 2) and b1[0]["index"].dtype == np.int32
     assert_same(b1, b2)
     idx = flat_index(b1)
     np.testing.assert_array_equal(idx, np.random.default_rng([7, 2]).permutation(23)[:20])
     # per-sample augmentation RNG is default_rng([seed, epoch, index])
-    draws = np.concatenate([b[0][:, 1] for b in b1])
+    draws = np.concatenate([b["x"][:, 1] for b in b1])
     expected = [np.random.default_rng([7, 2, int(i)]).integers(1 << 30) for i in idx]
     np.testing.assert_array_equal(draws, expected)
 
@@ -128,7 +131,7 @@ def test_shard_indices_without_drop_remainder():
 
 def test_drop_remainder_false_keeps_partial_last_batch():
     batches = run(FakeSource(10), batch_size=4, epoch=0, seed=0, drop_remainder=False)
-    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    assert [len(b["index"]) for b in batches] == [4, 4, 2]
     assert steps_per_epoch(10, 4, drop_remainder=False) == 3
     assert steps_per_epoch(10, 4, num_shards=3, drop_remainder=False) == 1
 
@@ -187,7 +190,8 @@ def test_aligned_dataset_batches(tmp_path):
     ds = AlignedDataset(tmp_path, load_size=12, crop_size=8)
     batches = list(make_epoch_loader(ds, batch_size=2, epoch=0, seed=0))
     assert len(batches) == 2
-    a, b, idx = batches[0]
+    assert list(batches[0]) == ["input", "target", "index"]
+    a, b, idx = batches[0]["input"], batches[0]["target"], batches[0]["index"]
     assert a.shape == b.shape == (2, 3, 8, 8) and a.dtype == np.float32 and idx.shape == (2,)
     for k, i in enumerate(idx):  # flat images: value identifies the sample
         np.testing.assert_allclose(a[k], i * 40 / 127.5 - 1, atol=1e-6)
@@ -197,7 +201,7 @@ def test_loader_is_reiterable_and_can_be_abandoned():
     loader = make_epoch_loader(FakeSource(12, jitter=0.001), batch_size=2, epoch=0, seed=3, num_workers=2)
     for _ in loader:
         break  # abandoning mid-epoch must not hang or break the next pass
-    first = [tuple(b) for b in loader]
-    second = [tuple(b) for b in loader]
+    first = list(loader)
+    second = list(loader)
     assert len(first) == len(loader) == 6
     assert_same(first, second)

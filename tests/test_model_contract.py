@@ -57,7 +57,7 @@ class ToyModel(GANModel):
                               crop_size=cfg.crop_size, no_flip=True, size_multiple=4)  # fmt: skip
 
     def train_step(self, batch):
-        loss = self._step(ms.Tensor(batch[0]), ms.Tensor(batch[1]))
+        loss = self._step(ms.Tensor(batch["input"]), ms.Tensor(batch["target"]))
         wait_for_step(loss)
         return {"G_L1": float(loss.asnumpy())}
 
@@ -68,7 +68,7 @@ class ToyModel(GANModel):
         return self.run_network("G", x)
 
     def visuals(self, batch):
-        return [batch[0], self.generate(batch[0]), batch[1]]
+        return [batch["input"], self.generate(batch["input"]), batch["target"]]
 
 
 @pytest.fixture
@@ -132,4 +132,4 @@ def test_a_fourth_model_trains_resumes_evaluates_and_exports(tmp_path, toy_regis
     assert suffix == "" and net is gen.G and inputs[0].shape == (1, 3, 32, 32)
     # and the benchmark batch of the default layout
     batch = gen.example_batch(2, 8, 12)
-    assert [a.shape for a in batch] == [(2, 3, 8, 12), (2, 3, 8, 12), (2,)]
+    assert {k: a.shape for k, a in batch.items()} == {"input": (2, 3, 8, 12), "target": (2, 3, 8, 12), "index": (2,)}

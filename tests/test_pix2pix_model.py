@@ -17,7 +17,7 @@ def _batch(seed=0, size=32):
     rng = np.random.default_rng(seed)
     a = rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
     b = rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
-    return a, b, np.zeros(1, np.int32)
+    return {"input": a, "target": b, "index": np.zeros(1, np.int32)}
 
 
 def _params(model):
@@ -85,8 +85,9 @@ def test_jit_step_equals_eager_reference_order():
 def test_g_loss_uses_updated_discriminator():
     """G's GAN loss in a step equals D(fake) scored by the D *after* that step's D update."""
     m = _model(jit=False)
-    a, b, _ = _batch(5)
-    losses = m.train_step((a, b, None))
+    batch = _batch(5)
+    a = batch["input"]
+    losses = m.train_step(batch)
     # Recompute with the updated D and the generator from before its update: restore G by undoing is hard, so
     # check the weaker but order-sensitive fact that the G loss differs from the one computed with the old D.
     m2 = _model(jit=False)
@@ -102,7 +103,7 @@ def test_network_checkpoint_round_trip_and_refusals(tmp_path):
     path = str(tmp_path / "G_latest.ckpt")
     ckpt.save_network(m.G, path, "pix2pix", "G", epoch=1, global_step=1)
     m.set_test_mode("eval")
-    x = _batch(9)[0]
+    x = _batch(9)["input"]
     expected = m.generate(x)
     other = _model(seed=99)
     other.set_test_mode("eval")

@@ -6,6 +6,7 @@ import pytest
 
 from src.common.init import count_params
 from src.errors import UserError
+from tests.conftest import TINY_HD, batch_of, make_cfg, write_hd_dataset
 from tests.grad_capture import CaptureGrads
 
 
@@ -186,7 +187,7 @@ def test_bad_label_and_missing_instances(tmp_path):
         LabelInstanceDataset(root, "train", label_nc=35, preprocess="none")
     assert (
         LabelInstanceDataset(root, "train", label_nc=41, preprocess="none", no_flip=True)
-        .get(0, np.random.default_rng(0))[2]
+        .get(0, np.random.default_rng(0))["segments"]
         .max()
         == 40000
     )
@@ -195,7 +196,9 @@ def test_bad_label_and_missing_instances(tmp_path):
     with pytest.raises(UserError, match="no_instance"):
         LabelInstanceDataset(root, "train", label_nc=41, preprocess="none")
     ds = LabelInstanceDataset(root, "train", label_nc=41, no_instance=True, segments="label", preprocess="none")
-    inp, img, seg, idx = ds.get(0, np.random.default_rng(0))
+    sample = ds.get(0, np.random.default_rng(0))
+    assert list(sample) == ["input", "image", "segments", "index"]
+    inp, img, seg = sample["input"], sample["image"], sample["segments"]
     assert inp.shape == (41, 32, 64) and inp[40].all() and img.shape == (3, 32, 64) and seg.shape == (1, 32, 64)
 
 
@@ -227,35 +230,11 @@ def test_feature_table_round_trip_and_checks(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_hd_data(tmp_path_factory):
-    from src.dataset.cityscapes import prepare_pix2pixhd
-    from src.dataset.demo import write_cityscapes_tree
-
-    root = tmp_path_factory.mktemp("hd_unit")
-    write_cityscapes_tree(root / "cs", 2, 1, height=32, width=64, seed=2)
-    prepare_pix2pixhd(str(root / "cs"), str(root / "data"))
-    return str(root / "data")
+    return write_hd_dataset(tmp_path_factory.mktemp("hd_unit"), seed=2)
 
 
 def _hd_cfg(dataroot, **over):
-    from src.config import parse_config
-
-    values = dict(
-        model="pix2pixhd",
-        dataroot=dataroot,
-        label_nc=35,
-        preprocess="none",
-        ngf=4,
-        ndf=4,
-        d_layers=1,
-        num_D=2,
-        n_downsample_global=2,
-        n_blocks_global=1,
-        no_vgg_loss=True,
-        batch_size=1,
-        seed=3,
-    )
-    values.update(over)
-    return parse_config([], overrides=values)
+    return make_cfg(TINY_HD, dataroot=dataroot, **over)
 
 
 def test_load_features_trains_on_precomputed_files(tiny_hd_data):
@@ -269,14 +248,16 @@ def test_load_features_trains_on_precomputed_files(tiny_hd_data):
     base = Pix2PixHDModel.make_source(_hd_cfg(tiny_hd_data, instance_feat=True), "train", training=False)
     rng = np.random.default_rng(0)
     for i, name in enumerate(base.names):  # one random vector per instance, as precompute_feature_maps.py writes
-        seg = base.get(i, rng)[2]
+        seg = base.get(i, rng)["segments"]
         ids = np.unique(seg).astype(np.int32)
         F.save_feature_table(
             F.feature_file(tiny_hd_data, "train", name), ids, rng.uniform(-1, 1, (len(ids), 2)), "instance"
         )
     source = Pix2PixHDModel.make_source(cfg, "train")
     assert source.columns == ("input", "image", "segments", "features", "index")
-    inp, image, seg, feats, index = source.get(1, np.random.default_rng(5))
+    sample = source.get(1, np.random.default_rng(5))
+    assert list(sample) == list(source.columns)
+    seg, feats = sample["segments"], sample["features"]
     ids, vecs = F.load_feature_table(F.feature_file(tiny_hd_data, "train", source.names[1]), 2, "instance")
     for k, v in enumerate(ids):  # the sample's own (possibly flipped) instance map picks each region's vector
         mask = seg[0] == v
@@ -287,14 +268,14 @@ def test_load_features_trains_on_precomputed_files(tiny_hd_data):
     model = Pix2PixHDModel(cfg, init_env(cfg))
     assert model.E is None and sorted(model.networks) == ["D", "G"]
     model.set_train(True)
-    batch = tuple(np.stack([x]) for x in (inp, image, seg, feats, index))
+    batch = batch_of(sample)
     before = {p.name: p.asnumpy().copy() for p in model.G.trainable_params()}
     losses = model.train_step(batch)
     assert all(np.isfinite(v) for v in losses.values())
     assert any(not np.array_equal(before[p.name], p.asnumpy()) for p in model.G.trainable_params())
     # the features reach G: other features give another output
-    out_a = model.generate(batch[0], features=feats[None])
-    out_b = model.generate(batch[0], features=-feats[None])
+    out_a = model.generate(batch["input"], features=feats[None])
+    out_b = model.generate(batch["input"], features=-feats[None])
     assert np.abs(out_a - out_b).max() > 1e-4
     assert model.visuals(batch)[1].shape == (1, 3, 32, 64)
 
@@ -369,7 +350,8 @@ def test_compiled_step_equals_separate_discriminator_passes(tiny_hd_data):
     model.set_train(True)
     model.reduce_G = CaptureGrads(model.opt_G.parameters, "capture_G")
     model.reduce_D = CaptureGrads(model.opt_D.parameters, "capture_D")
-    inp, image, seg, index = model.make_source(cfg, "train").get(0, np.random.default_rng(1))
+    sample = model.make_source(cfg, "train").get(0, np.random.default_rng(1))
+    inp, image, seg = sample["input"], sample["image"], sample["segments"]
     label, real = ms.Tensor(inp[None]), ms.Tensor(image[None])
     ids, n = F.segment_ids(seg[None])
     ids = ms.Tensor(ids)
@@ -394,7 +376,7 @@ def test_compiled_step_equals_separate_discriminator_passes(tiny_hd_data):
     (_, real_ref, fake_ref), d_ref = ms.value_and_grad(d_forward, None, model.opt_D.parameters, has_aux=True)(
         label, real, ops.stop_gradient(fake)
     )
-    losses = model.train_step((inp[None], image[None], seg[None], index[None]))
+    losses = model.train_step(batch_of(sample))
     expected = dict(G_GAN=gan_ref, G_GAN_Feat=fm_ref, G_VGG=vgg_ref, D_real=real_ref, D_fake=fake_ref)
     for k, v in expected.items():
         assert losses[k] == pytest.approx(float(v.asnumpy()), rel=1e-5), k
@@ -418,7 +400,7 @@ def test_release_of_global_part_restarts_generator_optimizer(tiny_hd_data):
     cfg = _hd_cfg(tiny_hd_data, netG="local", n_blocks_local=1, niter_fix_global=1)
     model = Pix2PixHDModel(cfg, init_env(cfg))
     model.set_train(True)
-    batch = tuple(np.stack([x]) for x in model.make_source(cfg, "train").get(0, np.random.default_rng(0)))
+    batch = batch_of(model.make_source(cfg, "train").get(0, np.random.default_rng(0)))
     opt = model.opt_G
 
     def state():

@@ -15,42 +15,19 @@ import precompute_feature_maps as precompute_script
 import train as train_script
 from src.cli import main_wrapper
 from src.pix2pixhd import features as F
+from tests.conftest import TINY_HD, TINY_LOOP, cli_args, write_hd_dataset
 
-TINY_HD = dict(
-    model="pix2pixhd",
-    label_nc=35,
-    preprocess="none",
-    ngf=8,
-    ndf=4,
-    d_layers=1,
-    num_D=2,
-    n_downsample_global=2,
-    n_blocks_global=1,
-    no_vgg_loss=True,
-    batch_size=1,
-    n_epochs=1,
-    n_epochs_decay=0,
-    print_freq=1,
-    save_latest_freq=0,
-    save_epoch_freq=1,
-    num_samples=1,
-    seed=3,
-)
+# conftest's tiny pix2pixHD with 8 filters, trained for one epoch
+TINY_HD = {**TINY_HD, **TINY_LOOP, "ngf": 8, "n_epochs_decay": 0, "num_samples": 1}
 
 
 def _argv(**values):
-    return [x for k, v in values.items() for x in (f"--{k}", str(v))]
+    return cli_args(values)
 
 
 @pytest.fixture(scope="module")
 def hd_data(tmp_path_factory):
-    from src.dataset.cityscapes import prepare_pix2pixhd
-    from src.dataset.demo import write_cityscapes_tree
-
-    root = tmp_path_factory.mktemp("hd")
-    write_cityscapes_tree(root / "cs", 2, 1, height=32, width=64, seed=1)
-    prepare_pix2pixhd(str(root / "cs"), str(root / "data"))
-    return str(root / "data")
+    return write_hd_dataset(tmp_path_factory.mktemp("hd"), seed=1)
 
 
 def _params(path):
@@ -105,7 +82,8 @@ def test_global_then_local_with_features(hd_data, tmp_path, capsys):
     model = _load_run_generator(g_ckpt)
     source = model.make_source(model.cfg, "train", training=False)
     assert sorted(os.listdir(os.path.join(hd_data, "train_feat"))) == [n + ".npz" for n in sorted(source.names)]
-    _, image, seg, _ = source.get(1, np.random.default_rng(0))
+    sample = source.get(1, np.random.default_rng(0))
+    image, seg = sample["image"], sample["segments"]
     ids, vecs = F.load_feature_table(F.feature_file(hd_data, "train", source.names[1]), 3, "instance")
     encoded = model.encode_features(image[None], seg[None])[0]
     np.testing.assert_allclose(F.feature_map_from_table(ids, vecs, seg), encoded, atol=1e-6)

@@ -4,23 +4,19 @@ import numpy as np
 import pytest
 
 from src.config import parse_config
+from tests.conftest import TINY_HD, batch_of, make_cfg, write_hd_dataset
+
+# conftest's tiny pix2pixHD, smaller still: 5 labels, one D, one downsampling, the default preprocessing
+PARITY = dict(
+    {k: v for k, v in TINY_HD.items() if k not in ("preprocess", "batch_size")},
+    label_nc=5,
+    num_D=1,
+    n_downsample_global=1,
+)
 
 
 def _cfg(**over):
-    values = dict(
-        model="pix2pixhd",
-        label_nc=5,
-        ngf=4,
-        ndf=4,
-        d_layers=1,
-        num_D=1,
-        n_downsample_global=1,
-        n_blocks_global=1,
-        no_vgg_loss=True,
-        seed=3,
-    )
-    values.update(over)
-    return parse_config([], overrides=values)
+    return make_cfg(PARITY, **over)
 
 
 def _nvidia_lrs(lr, niter, niter_decay):
@@ -60,10 +56,10 @@ def _convs(net):
 
 
 def test_pix2pixhd_init_sets_conv_weights_only_biases_keep_torch_default():
+    import mindspore as ms
+
     from src.common.init import torch_default_bias_bound
     from src.pix2pixhd.model import Pix2PixHDModel
-
-    import mindspore as ms
 
     ms.set_seed(3)  # the draws are checked statistically below; a fixed seed keeps the test deterministic
     model = Pix2PixHDModel(_cfg(instance_feat=True, nef=4, n_downsample_E=1, ngf=8, ndf=8), None)
@@ -92,13 +88,7 @@ def test_pix2pix_init_keeps_zero_biases():
 
 @pytest.fixture(scope="module")
 def hd_data(tmp_path_factory):
-    from src.dataset.cityscapes import prepare_pix2pixhd
-    from src.dataset.demo import write_cityscapes_tree
-
-    root = tmp_path_factory.mktemp("hd_parity")
-    write_cityscapes_tree(root / "cs", 2, 1, height=32, width=64, seed=2)
-    prepare_pix2pixhd(str(root / "cs"), str(root / "data"))
-    return str(root / "data")
+    return write_hd_dataset(tmp_path_factory.mktemp("hd_parity"), seed=2)
 
 
 def _hd_data_cfg(dataroot, **over):
@@ -113,7 +103,7 @@ def test_niter_fix_global_with_two_enhancers_trains_only_the_outermost(hd_data):
     cfg = _hd_data_cfg(hd_data, netG="local", n_local_enhancers=2, n_blocks_local=1, niter_fix_global=1)
     model = Pix2PixHDModel(cfg, None)
     model.set_train(True)
-    batch = tuple(np.stack([x]) for x in model.make_source(cfg, "train").get(0, np.random.default_rng(0)))
+    batch = batch_of(model.make_source(cfg, "train").get(0, np.random.default_rng(0)))
     before = {p.name: p.asnumpy().copy() for p in model.G.trainable_params()}
     model.train_step(batch)
     moved = {p.name for p in model.G.trainable_params() if not np.array_equal(p.asnumpy(), before[p.name])}
@@ -132,11 +122,12 @@ def test_label_feat_with_instance_feat_averages_over_label_regions(hd_data):
     rng = np.random.default_rng(0)
     both = _hd_data_cfg(hd_data, instance_feat=True, label_feat=True)
     assert segments_kind(both) == "label"
-    inp, _, seg, _ = Pix2PixHDModel.make_source(both, "train").get(0, rng)
+    sample = Pix2PixHDModel.make_source(both, "train").get(0, rng)
+    inp, seg = sample["input"], sample["segments"]
     label_ids = np.argmax(inp[:35], 0)
     np.testing.assert_array_equal(seg[0], label_ids)  # the label map wins, as the reference's inst_map = label_map
     inst_only = _hd_data_cfg(hd_data, instance_feat=True)
-    _, _, seg_inst, _ = Pix2PixHDModel.make_source(inst_only, "train").get(0, np.random.default_rng(0))
+    seg_inst = Pix2PixHDModel.make_source(inst_only, "train").get(0, np.random.default_rng(0))["segments"]
     assert np.any(seg_inst[0] != label_ids)  # instance ids (label * 1000 + k) where there are instances
 
 
@@ -184,7 +175,8 @@ def test_pix2pixhd_scale_width_has_no_crop_size_floor_and_photos_resize_bicubic(
     assert transforms.resized_size((100, 30), "scale_width", 50, 1, scale_width_floor=False) == (50, 15)
     cfg = _hd_data_cfg(hd_data, preprocess="scale_width", load_size=32, crop_size=32)
     source = Pix2PixHDModel.make_source(cfg, "train", training=False)
-    inp, image, seg, _ = source.get(0, np.random.default_rng(0))
+    sample = source.get(0, np.random.default_rng(0))
+    inp, image, seg = sample["input"], sample["image"], sample["segments"]
     assert inp.shape[1:] == image.shape[1:] == seg.shape[1:] == (16, 32)  # the 64x32 maps at width 32
     photo = load_image(source.image_paths[0], 3)
     for method, equal in ((Image.BICUBIC, True), (Image.BILINEAR, False)):

@@ -52,26 +52,26 @@ CHANGE_RTOL = 1e-2
 BIAS_ATOL = 1e-6  # cancelled biases: their rounding-noise gradients (~1e-9) move them by < 1e-7 with ADAM_EPS
 ADAM_EPS = 1e-3  # the fixtures' (make_train_equivalence.py --eps); see the module docstring
 
-MODELS = {
+MODELS = {  # columns: our batch key -> the fixture's key
     "pix2pix": dict(
         cfg=dict(model="pix2pix", crop_size=64, load_size=64, g_layers=5, ngf=4, ndf=4, d_layers=2, norm="batch",
                  gan_mode="vanilla", use_dropout=False, batch_size=2),
         layers=dict(G=N.unet_layers(5), D=N.patchgan_layers(2)),
-        columns=("A", "B"),
+        columns=dict(input="A", target="B"),
     ),
     "cyclegan": dict(
         cfg=dict(model="cyclegan", netG="resnet", crop_size=32, load_size=32, g_layers=2, ngf=4, ndf=4, d_layers=2,
                  norm="instance", gan_mode="lsgan", use_dropout=False, lambda_idt=0.5, pool_size=50),
         layers=dict(G_A=N.resnet_layers(2), G_B=N.resnet_layers(2), D_A=N.patchgan_layers(2),
                     D_B=N.patchgan_layers(2)),
-        columns=("A", "B"),
+        columns=dict(A="A", B="B"),
     ),
     "pix2pixhd": dict(
         cfg=dict(model="pix2pixhd", netG="global", crop_size=32, load_size=32, label_nc=4, no_instance=False, ngf=4,
                  n_downsample_global=2, n_blocks_global=1, ndf=4, d_layers=2, num_D=2, norm="instance",
                  lambda_feat=10.0, no_lsgan=False, no_ganFeat_loss=False, no_vgg_loss=False),
         layers=dict(G=N.hd_global_layers(2, 1), D=N.hd_multiscale_d_layers(2, 2)),
-        columns=("input", "image", "segments", "index"),
+        columns=dict(input="input", image="image", segments="segments", index="index"),
     ),
 }  # fmt: skip
 
@@ -133,7 +133,7 @@ def run_equivalence(name, tmp_path, conv_algorithm="auto", adam_eps=ADAM_EPS):
     ref = np.load(os.path.join(FIX, f"{name}.npz"))
     losses = {k: [] for k in model.loss_names}
     for step in range(3):
-        batch = tuple(ref[f"batch{step}/{c}"] for c in spec["columns"])
+        batch = {ours: ref[f"batch{step}/{key}"] for ours, key in spec["columns"].items()}
         for k, v in model.train_step(batch).items():
             losses[k].append(v)
     assert sorted(losses) == sorted(k[len("loss/") :] for k in ref.files if k.startswith("loss/"))

@@ -39,14 +39,14 @@ class EvalSet:
 
 
 class PairedEvalSet(EvalSet):
-    """A dataset whose ``get(index, rng)`` returns ``(input, target or None, ...)``, translated by ``generate``
-    (a batch NCHW -> NumPy NCHW)."""
+    """A dataset whose ``get(index, rng)`` returns ``{"input", "target", ...}`` (``target`` may be absent), translated
+    by ``generate`` (a batch NCHW -> NumPy NCHW)."""
 
     def __init__(self, source, generate, seed, tag=""):
         super().__init__(source.names, seed)
         self.source, self.generate, self.tag = source, generate, tag
 
     def translate(self, index):
-        item = self.source.get(index, self.rng(index))
-        real_a, real_b = item[0], item[1]
-        return real_a, self.generate(real_a[None])[0], real_b
+        sample = self.source.get(index, self.rng(index))
+        real = sample["input"]
+        return real, self.generate(real[None])[0], sample.get("target")

@@ -104,6 +104,7 @@ class CycleGANModel(GANModel):
     """The CycleGAN model (see the module docstring); ``networks`` are ``G_A``, ``G_B`` (+ ``D_A``, ``D_B``)."""
 
     name = "cyclegan"
+    input_column = "A"
 
     def __init__(self, cfg, env=None, training=True, log=print):
         validate_config(cfg, training)
@@ -176,6 +177,11 @@ class CycleGANModel(GANModel):
             p.requires_grad = False
         net.set_train(False)  # inference mode: no dropout, running statistics
         return net
+
+    def example_batch(self, batch_size, height, width, seed=0):
+        """A random training batch ``{"A", "B", "index"}`` (the default's draws, under the domains' names)."""
+        batch = super().example_batch(batch_size, height, width, seed)
+        return {"A": batch["input"], "B": batch["target"], "index": batch["index"]}
 
     def complexity(self, image_size=None):
         """Parameters and MACs (one image of ``image_size``) of a generator, and of the teacher when distilling."""
@@ -313,7 +319,7 @@ class CycleGANModel(GANModel):
 
     def train_step(self, batch):
         """One G update (G_A and G_B), then one D update (D_A and D_B) on pooled fakes; returns the named losses."""
-        real_a, real_b = ms.Tensor(batch[0]), ms.Tensor(batch[1])
+        real_a, real_b = ms.Tensor(batch["A"]), ms.Tensor(batch["B"])
         done, g_losses, fake_b, fake_a = self._g_step(real_a, real_b)
         wait_for_step(done)  # the scalar that depends on G's update; read before the fakes (see wait_for_step)
         pooled_b = self.pool_B.query(fake_b.asnumpy())
@@ -350,10 +356,11 @@ class CycleGANModel(GANModel):
         return self.run_network(network or self.primary, real)
 
     def visuals(self, batch):
-        """real A, fake B, reconstructed A, real B, fake A, reconstructed B (NCHW in [-1, 1])."""
-        fake_b = self.generate(batch[0], "G_A")
-        fake_a = self.generate(batch[1], "G_B")
-        return [batch[0], fake_b, self.generate(fake_b, "G_B"), batch[1], fake_a, self.generate(fake_a, "G_A")]
+        """real A, fake B, reconstructed A, real B, fake A, reconstructed B (NCHW in [-1, 1]) of ``{"A", "B"}``."""
+        real_a, real_b = batch["A"], batch["B"]
+        fake_b = self.generate(real_a, "G_A")
+        fake_a = self.generate(real_b, "G_B")
+        return [real_a, fake_b, self.generate(fake_b, "G_B"), real_b, fake_a, self.generate(fake_a, "G_A")]
 
     # ----- eval.py / export.py hooks
     def prepare_eval(self, ckpt_path, network, log=print):

@@ -13,39 +13,22 @@ Folders are searched recursively. ``direction="BtoA"`` makes B the input.
 import os
 
 import numpy as np
-from PIL import Image
 
-from src.dataset import transforms
 from src.dataset.image_io import list_images, load_image, to_tensor_array
+from src.dataset.source import DatasetSource, check_channels, image_size, stem_key
 from src.errors import UserError
 
 DIRECTIONS = ("AtoB", "BtoA")
 
 
-_CHECK_RNG = np.random.default_rng(0)
+class AlignedDataset(DatasetSource):
+    """Random-access source of ``{"input", "target", "index"}`` samples for
+    :func:`src.dataset.loader.make_epoch_loader`.
 
-
-def _image_size(path):
-    """Size ``(w, h)`` from the file header (no full decode); :class:`UserError` if unreadable."""
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except FileNotFoundError as err:
-        raise UserError(f"image file not found: {path}; check the dataset folder") from err
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
-        raise UserError(f"cannot read image {path} ({err}); replace or delete this file") from err
-
-
-def _stem_key(path, folder):
-    return os.path.splitext(os.path.relpath(path, folder))[0]
-
-
-class AlignedDataset:
-    """Random-access source of ``(A, B, index)`` samples for :func:`src.dataset.loader.make_epoch_loader`.
-
-    ``A`` is the network input (float32 CHW in [-1, 1], ``input_nc`` channels), ``B`` the target (``output_nc``
-    channels). The same random crop and flip are applied to both. ``size_multiple`` is the factor that image sides
-    must be a multiple of for preprocess ``none``/``scale_width`` (e.g. 256 for a U-Net with 8 downsamplings).
+    ``input`` is the network input (float32 CHW in [-1, 1], ``input_nc`` channels: A, or B with ``BtoA``),
+    ``target`` the target (``output_nc`` channels). The same random crop and flip are applied to both.
+    ``size_multiple`` is the factor that image sides must be a multiple of for preprocess ``none``/``scale_width``
+    (e.g. 256 for a U-Net with 8 downsamplings).
 
     Attributes: ``columns``, ``layout`` (``"combined"`` or ``"separate"``), ``paths`` (the AB file, or the A-folder
     file, of each sample), ``pair_paths`` (``(A file, B file)``; the same file twice for the combined layout),
@@ -56,7 +39,7 @@ class AlignedDataset:
     the same errors are then raised when the sample is loaded.
     """
 
-    columns = ("A", "B", "index")
+    columns = ("input", "target", "index")
 
     def __init__(
         self,
@@ -75,27 +58,13 @@ class AlignedDataset:
     ):
         if direction not in DIRECTIONS:
             raise UserError(f"unknown direction {direction!r}; use AtoB or BtoA")
-        for nc, what in ((input_nc, "input_nc"), (output_nc, "output_nc")):
-            if nc not in (1, 3):
-                raise UserError(f"{what} must be 1 (grayscale) or 3 (RGB), got {nc!r}")
-        transforms.check_preprocess_args(preprocess, load_size, crop_size, size_multiple)
-        valid_max = isinstance(max_dataset_size, (int, np.integer)) and max_dataset_size >= 1
-        if max_dataset_size is not None and not valid_max:
-            raise UserError(f"max_dataset_size must be a positive integer or None, got {max_dataset_size!r}")
-
-        self.dataroot = os.fspath(dataroot)
+        check_channels(input_nc=input_nc, output_nc=output_nc)
+        super().__init__(dataroot, preprocess, load_size, crop_size, no_flip, size_multiple, max_dataset_size)
         self.phase = phase
         self.direction = direction
-        self.preprocess = preprocess
-        self.load_size = load_size
-        self.crop_size = crop_size
-        self.no_flip = no_flip
         self.input_nc = input_nc
         self.output_nc = output_nc
-        self.size_multiple = size_multiple
 
-        if not os.path.isdir(self.dataroot):
-            raise UserError(f"dataset folder not found: {self.dataroot}; check dataroot")
         combined = os.path.join(self.dataroot, phase)
         folder_a = os.path.join(self.dataroot, "A", phase)
         folder_b = os.path.join(self.dataroot, "B", phase)
@@ -103,7 +72,7 @@ class AlignedDataset:
             self.layout = "combined"
             paths = list_images(combined, what=f"{phase} AB images")
             pair_paths = [(p, p) for p in paths]
-            names = [_stem_key(p, combined) for p in paths]
+            names = [stem_key(p, combined) for p in paths]
         elif os.path.isdir(folder_a) or os.path.isdir(folder_b):
             self.layout = "separate"
             for folder in (folder_a, folder_b):
@@ -118,20 +87,13 @@ class AlignedDataset:
                 f"no {phase} data in {self.dataroot}: looked for {combined} (A|B side-by-side images) "
                 f"and {folder_a} + {folder_b} (separate A and B images)"
             )
-        if max_dataset_size is not None:
-            pair_paths, names = pair_paths[:max_dataset_size], names[:max_dataset_size]
-        self.pair_paths = pair_paths
-        self.paths = [p for p, _ in pair_paths]
-        self.names = names
+        self.pair_paths, self.names = self.limit(pair_paths), self.limit(names)
+        self.paths = [p for p, _ in self.pair_paths]
         if verify:
             for i, (path_a, path_b) in enumerate(self.pair_paths):
-                size_a = _image_size(path_a)
-                self._check_sizes(i, size_a, size_a if path_b == path_a else _image_size(path_b))
-                half = (size_a[0] // 2, size_a[1]) if self.layout == "combined" else size_a
-                # an image too small for the crop fails here, before anything is written
-                transforms.get_transform_params(
-                    half, preprocess, load_size, crop_size, True, _CHECK_RNG, size_multiple, path_a
-                )
+                size_a = image_size(path_a)
+                self._check_sizes(i, size_a, size_a if path_b == path_a else image_size(path_b))
+                self.check_size((size_a[0] // 2, size_a[1]) if self.layout == "combined" else size_a, path_a)
 
     @staticmethod
     def _pair_by_name(folder_a, folder_b):
@@ -139,7 +101,7 @@ class AlignedDataset:
         for folder, side in ((folder_a, "A"), (folder_b, "B")):
             by_key = {}
             for path in list_images(folder, what=f"{side} images"):
-                key = _stem_key(path, folder)
+                key = stem_key(path, folder)
                 if key in by_key:
                     raise UserError(
                         f"two {side} images share the name {key!r}: {by_key[key]} and {path}; rename or remove one"
@@ -173,9 +135,6 @@ class AlignedDataset:
                 f"{size_b[0]}x{size_b[1]}; resize them to the same size"
             )
 
-    def __len__(self):
-        return len(self.pair_paths)
-
     def load_pair(self, index):
         """Return the raw ``(input, target)`` PIL images of sample ``index`` (direction and channels applied,
         no resize/crop/flip), e.g. to run the generator on full-size images."""
@@ -200,14 +159,11 @@ class AlignedDataset:
     def get(self, index, rng):
         """Sample ``index`` with random crop/flip drawn from ``rng`` (``np.random.Generator``).
 
-        Returns ``(A float32 CHW, B float32 CHW, np.int32 index)``.
+        Returns ``{"input": float32 CHW, "target": float32 CHW, "index": np.int32}``.
         """
         img_a, img_b = self.load_pair(index)
-        name = self.paths[index]
-        params = transforms.get_transform_params(
-            img_a.size, self.preprocess, self.load_size, self.crop_size, self.no_flip, rng, self.size_multiple, name
-        )
-        args = (params, self.preprocess, self.load_size, self.crop_size, self.size_multiple)
-        img_a = transforms.apply_transform(img_a, *args, name=name)
-        img_b = transforms.apply_transform(img_b, *args, name=self.pair_paths[index][1])
-        return to_tensor_array(img_a), to_tensor_array(img_b), np.int32(index)
+        path_a, path_b = self.pair_paths[index]
+        params = self.transform_params(img_a.size, rng, path_a)
+        img_a = self.transform(img_a, params, path_a)
+        img_b = self.transform(img_b, params, path_b)
+        return self.sample(to_tensor_array(img_a), to_tensor_array(img_b), np.int32(index))

@@ -8,7 +8,7 @@ Layout (what ``python data/prepare_cityscapes.py --layout pix2pixhd`` writes)::
 
 With ``label_nc 0`` the input is an RGB image instead: ``dataroot/<phase>_A`` and ``dataroot/<phase>_B``.
 
-A sample is ``(input, image, segments, index)``:
+A sample is a dict ``{"input", "image", "segments", "index"}``:
 - ``input``: float32 C x H x W, the one-hot of ``label_nc`` classes, plus the instance boundary map (1 where an
   instance id differs from a 4-neighbour) unless ``no_instance``; RGB in [-1, 1] for ``label_nc 0``;
 - ``image``: float32 3 x H x W in [-1, 1] (zeros when the photo folder is absent at test time);
@@ -24,16 +24,11 @@ import os
 import numpy as np
 from PIL import Image
 
-from src.dataset import transforms
 from src.dataset.cityscapes_labels import instance_ids_to_boundary
 from src.dataset.image_io import list_images, load_image, to_tensor_array
+from src.dataset.source import DatasetSource
+from src.dataset.source import stem_key as _stem
 from src.errors import UserError
-
-_CHECK_RNG = np.random.default_rng(0)
-
-
-def _stem(path, folder):
-    return os.path.splitext(os.path.relpath(path, folder))[0]
 
 
 def _index(folder, what):
@@ -84,7 +79,7 @@ def encode_label_input(label_ids, inst_ids, label_nc, no_instance):
     return np.concatenate(parts, 0)
 
 
-class LabelInstanceDataset:
+class LabelInstanceDataset(DatasetSource):
     """Random-access source of pix2pixHD samples (see the module docstring)."""
 
     columns = ("input", "image", "segments", "index")
@@ -105,13 +100,9 @@ class LabelInstanceDataset:
         need_image=True,
         verify=True,
     ):
-        transforms.check_preprocess_args(preprocess, load_size, crop_size, size_multiple)
-        self.dataroot, self.phase, self.label_nc, self.no_instance = os.fspath(dataroot), phase, label_nc, no_instance
-        self.segments = segments
-        self.preprocess, self.load_size, self.crop_size, self.no_flip = preprocess, load_size, crop_size, no_flip
-        self.size_multiple = size_multiple
-        if not os.path.isdir(self.dataroot):
-            raise UserError(f"dataset folder not found: {self.dataroot}; check dataroot")
+        super().__init__(dataroot, preprocess, load_size, crop_size, no_flip, size_multiple, max_dataset_size or None,
+                         scale_width_floor=False)  # fmt: skip
+        self.phase, self.label_nc, self.no_instance, self.segments = phase, label_nc, no_instance, segments
         if label_nc == 0:
             main_dir, img_dir, inst_dir = (os.path.join(self.dataroot, f"{phase}_{k}") for k in ("A", "B", "inst"))
             what = f"{phase}_A input images (label_nc 0 = RGB inputs)"
@@ -126,9 +117,7 @@ class LabelInstanceDataset:
                 f"{phase}_img; python data/prepare_cityscapes.py --layout pix2pixhd writes them)"
             )
         labels = _index(main_dir, what)
-        self.names = sorted(labels)
-        if max_dataset_size:
-            self.names = self.names[:max_dataset_size]
+        self.names = self.limit(sorted(labels))
         self.label_paths = [labels[k] for k in self.names]
         self.inst_paths = None
         if label_nc > 0 and (not no_instance or segments == "instance"):
@@ -167,20 +156,7 @@ class LabelInstanceDataset:
                                 f"{path} holds label id {high}, but label_nc is {label_nc} (ids must be "
                                 f"0..{label_nc - 1}); raise label_nc or fix the label maps"
                             )
-                transforms.get_transform_params(
-                    size,
-                    preprocess,
-                    load_size,
-                    crop_size,
-                    True,
-                    _CHECK_RNG,
-                    size_multiple,
-                    path,
-                    scale_width_floor=False,
-                )
-
-    def __len__(self):
-        return len(self.names)
+                self.check_size(size, path)
 
     def load_raw(self, index):
         """``(label ids HxW or RGB PIL, instance ids HxW or None, photo PIL or None)`` of sample ``index``."""
@@ -198,27 +174,16 @@ class LabelInstanceDataset:
         label, inst, photo = self.load_raw(index)
         path = self.label_paths[index]
         size = label.size if self.label_nc == 0 else (label.shape[1], label.shape[0])
-        params = transforms.get_transform_params(
-            size,
-            self.preprocess,
-            self.load_size,
-            self.crop_size,
-            self.no_flip,
-            rng,
-            self.size_multiple,
-            path,
-            scale_width_floor=False,
-        )
-        args = (params, self.preprocess, self.load_size, self.crop_size, self.size_multiple)
+        params = self.transform_params(size, rng, path)
 
         def ids(arr, name):
             img = Image.fromarray(arr.astype(np.int32))
-            return np.asarray(transforms.apply_transform(img, *args, method=Image.NEAREST, name=name)).astype(np.int32)
+            return np.asarray(self.transform(img, params, name, method=Image.NEAREST)).astype(np.int32)
 
         if photo is not None:
-            image = to_tensor_array(transforms.apply_transform(photo, *args, method=Image.BICUBIC, name=path))
+            image = to_tensor_array(self.transform(photo, params, path))
         if self.label_nc == 0:
-            inp = to_tensor_array(transforms.apply_transform(label, *args, method=Image.BICUBIC, name=path))
+            inp = to_tensor_array(self.transform(label, params, path))
             seg = np.zeros(inp.shape[1:], np.int32)
         else:
             label_ids = ids(label, path)
@@ -227,4 +192,4 @@ class LabelInstanceDataset:
             seg = label_ids if (self.segments == "label" or inst_ids is None) else inst_ids
         if photo is None:
             image = np.zeros((3,) + inp.shape[1:], np.float32)
-        return inp, image, seg[None].astype(np.int32), np.int32(index)
+        return self.sample(inp, image, seg[None].astype(np.int32), np.int32(index))

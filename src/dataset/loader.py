@@ -10,8 +10,9 @@ Every batch is a pure function of ``(seed, epoch, rank)``:
 So a run killed in the middle of an epoch resumes with ``skip_batches`` = the number of batches already done and
 gets exactly the batches it would have had (skipped samples are not loaded).
 
-A *source* is any object with ``columns`` (tuple of names), ``__len__`` and ``get(index, rng) -> tuple of arrays``
-(e.g. :class:`src.dataset.aligned.AlignedDataset`).
+A *source* is any object with ``columns`` (tuple of names), ``__len__`` and ``get(index, rng) -> dict`` of arrays
+keyed by ``columns`` (e.g. :class:`src.dataset.aligned.AlignedDataset`, see :mod:`src.dataset.source`); each batch is
+a dict of the same keys.
 
 Facts checked on MindSpore 2.8 (see ``tests/test_loader.py``): ``GeneratorDataset(shuffle=False)`` with
 ``num_parallel_workers > 1`` (threads or processes) returns rows in source order; an exception raised in the source
@@ -95,7 +96,8 @@ class _EpochSource:
     def load(self, i):
         index = int(self.indices[i])
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        return tuple(self.source.get(index, rng))
+        sample = self.source.get(index, rng)
+        return tuple(sample[c] for c in self.source.columns)
 
     def __getitem__(self, i):
         try:
@@ -106,8 +108,8 @@ class _EpochSource:
 
 
 class EpochLoader:
-    """Iterable over the batches of one epoch on one rank; each batch is a tuple of stacked NumPy arrays in
-    ``source.columns`` order. Re-iterable (each ``iter()`` rebuilds the pipeline); ``len()`` = batches yielded."""
+    """Iterable over the batches of one epoch on one rank; each batch is a dict ``{column: stacked NumPy array}``
+    keyed by ``source.columns``. Re-iterable (each ``iter()`` rebuilds the pipeline); ``len()`` = batches yielded."""
 
     def __init__(self, source, indices, batch_size, seed, epoch, num_workers, drop_remainder, python_multiprocessing):
         self.source = source
@@ -152,7 +154,7 @@ class EpochLoader:
                         raise
                     raise original from err
                 done += 1
-                yield tuple(batch)
+                yield dict(zip(self.source.columns, batch))
         finally:
             iterator.stop()
 

@@ -3,9 +3,10 @@
 Layout (as the CycleGAN reference): ``dataroot/<phase>A/`` and ``dataroot/<phase>B/`` (e.g. ``trainA``, ``trainB``,
 ``testA``, ``testB``), any number of images in each, searched recursively. ``direction="BtoA"`` swaps the folders.
 
-:class:`UnalignedDataset` gives ``(A, B, index)``: A is image ``index % len(A)``; B is a random image of B drawn from
-the sample's RNG (``shuffle``) or image ``index % len(B)``. Its length is ``max(len(A), len(B))``. A and B get their
-own random crop and flip. :class:`ImageFolderDataset` gives ``(image, index)`` for one folder (evaluation).
+:class:`UnalignedDataset` gives ``{"A", "B", "index"}``: A is image ``index % len(A)``; B is a random image of B
+drawn from the sample's RNG (``shuffle``) or image ``index % len(B)``. Its length is ``max(len(A), len(B))``. A and B
+get their own random crop and flip. :class:`ImageFolderDataset` gives ``{"image", "index"}`` for one folder
+(evaluation).
 
 Every file is checked at construction (header only), so a missing folder, an empty folder, an unreadable file or an
 image smaller than the crop is a :class:`UserError` before anything is written.
@@ -15,9 +16,8 @@ import os
 
 import numpy as np
 
-from src.dataset import transforms
-from src.dataset.aligned import _CHECK_RNG, _image_size, _stem_key
 from src.dataset.image_io import list_images, load_image, to_tensor_array
+from src.dataset.source import DatasetSource, check_channels, image_size, stem_key
 from src.errors import UserError
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -28,62 +28,37 @@ def domain_folder(dataroot, phase, side):
     return os.path.join(os.fspath(dataroot), f"{phase}{side}")
 
 
-def _check_common(dataroot, input_nc, output_nc, preprocess, load_size, crop_size, size_multiple, max_dataset_size):
-    for nc, what in ((input_nc, "input_nc"), (output_nc, "output_nc")):
-        if nc not in (1, 3):
-            raise UserError(f"{what} must be 1 (grayscale) or 3 (RGB), got {nc!r}")
-    transforms.check_preprocess_args(preprocess, load_size, crop_size, size_multiple)
-    valid_max = isinstance(max_dataset_size, (int, np.integer)) and max_dataset_size >= 1
-    if max_dataset_size is not None and not valid_max:
-        raise UserError(f"max_dataset_size must be a positive integer or None, got {max_dataset_size!r}")
-    if not os.path.isdir(os.fspath(dataroot)):
-        raise UserError(f"dataset folder not found: {dataroot}; check dataroot")
+class ImageFolderDataset(DatasetSource):
+    """All images of one folder as ``{"image": float32 CHW in [-1, 1], "index"}``; ``names`` are relative paths
+    without extension."""
 
-
-class ImageFolderDataset:
-    """All images of one folder as ``(image float32 CHW in [-1, 1], index)``; ``names`` are relative paths without
-    extension."""
-
-    columns = ("A", "index")
+    columns = ("image", "index")
 
     def __init__(self, folder, preprocess="resize_and_crop", load_size=286, crop_size=256, no_flip=False,
                  channels=3, size_multiple=1, max_dataset_size=None, verify=True, what="images"):  # fmt: skip
+        super().__init__(None, preprocess, load_size, crop_size, no_flip, size_multiple, max_dataset_size)
         self.folder = os.fspath(folder)
-        self.preprocess, self.load_size, self.crop_size = preprocess, load_size, crop_size
-        self.no_flip, self.channels, self.size_multiple = no_flip, channels, size_multiple
+        self.channels = channels
         if not os.path.isdir(self.folder):
             raise UserError(f"{what} folder not found: {self.folder}; check dataroot")
-        self.paths = list_images(self.folder, what=what)
-        if max_dataset_size:
-            self.paths = self.paths[:max_dataset_size]
-        self.names = [_stem_key(p, self.folder) for p in self.paths]
+        self.paths = self.limit(list_images(self.folder, what=what))
+        self.names = [stem_key(p, self.folder) for p in self.paths]
         if verify:
             for path in self.paths:
-                transforms.get_transform_params(
-                    _image_size(path), preprocess, load_size, crop_size, True, _CHECK_RNG, size_multiple, path
-                )
-
-    def __len__(self):
-        return len(self.paths)
+                self.check_size(image_size(path), path)
 
     def load(self, index, rng):
         """Image ``index`` with its random crop/flip drawn from ``rng``, as a float32 CHW array."""
         path = self.paths[index]
         img = load_image(path, channels=self.channels)
-        params = transforms.get_transform_params(
-            img.size, self.preprocess, self.load_size, self.crop_size, self.no_flip, rng, self.size_multiple, path
-        )
-        img = transforms.apply_transform(
-            img, params, self.preprocess, self.load_size, self.crop_size, self.size_multiple, name=path
-        )
-        return to_tensor_array(img)
+        return to_tensor_array(self.transform(img, self.transform_params(img.size, rng, path), path))
 
     def get(self, index, rng):
-        return self.load(index, rng), np.int32(index)
+        return self.sample(self.load(index, rng), np.int32(index))
 
 
-class UnalignedDataset:
-    """Random-access source of ``(A, B, index)`` samples from two unpaired folders (see the module docstring)."""
+class UnalignedDataset(DatasetSource):
+    """Random-access source of ``{"A", "B", "index"}`` samples from two unpaired folders (see the module docstring)."""
 
     columns = ("A", "B", "index")
 
@@ -92,7 +67,8 @@ class UnalignedDataset:
                  random_b=True, verify=True):  # fmt: skip
         if direction not in DIRECTIONS:
             raise UserError(f"unknown direction {direction!r}; use AtoB or BtoA")
-        _check_common(dataroot, input_nc, output_nc, preprocess, load_size, crop_size, size_multiple, max_dataset_size)
+        check_channels(input_nc=input_nc, output_nc=output_nc)
+        super().__init__(dataroot, preprocess, load_size, crop_size, no_flip, size_multiple, max_dataset_size)
         side_a, side_b = ("A", "B") if direction == "AtoB" else ("B", "A")
         folders = [domain_folder(dataroot, phase, s) for s in (side_a, side_b)]
         missing = [f for f in folders if not os.path.isdir(f)]
@@ -111,13 +87,11 @@ class UnalignedDataset:
             self.source_a.names[i % len(self.source_a)] for i in range(max(len(self.source_a), len(self.source_b)))
         ]
 
-    def __len__(self):
-        return max(len(self.source_a), len(self.source_b))
-
     def get(self, index, rng):
-        """``(A float32 CHW, B float32 CHW, np.int32 index)``; which B, and both crops/flips, come from ``rng``."""
+        """``{"A": float32 CHW, "B": float32 CHW, "index": np.int32}``; which B, and both crops/flips, come from
+        ``rng``."""
         n_b = len(self.source_b)
         index_b = int(rng.integers(0, n_b)) if self.random_b else index % n_b
         real_a = self.source_a.load(index % len(self.source_a), rng)
         real_b = self.source_b.load(index_b, rng)
-        return real_a, real_b, np.int32(index)
+        return self.sample(real_a, real_b, np.int32(index))

@@ -112,8 +112,8 @@ class Pix2PixModel(GANModel):
         )
 
     def train_step(self, batch):
-        """One D and one G update on a batch ``(A, B, index)``; returns the named losses as floats."""
-        real_a, real_b = ms.Tensor(batch[0]), ms.Tensor(batch[1])
+        """One D and one G update on a batch ``{"input", "target", "index"}``; returns the named losses as floats."""
+        real_a, real_b = ms.Tensor(batch["input"]), ms.Tensor(batch["target"])
         losses = self._step(real_a, real_b)
         wait_for_step(losses[2])  # G's loss: the step's last output
         return {k: float(v.asnumpy()) for k, v in zip(self.loss_names, losses)}
@@ -129,5 +129,5 @@ class Pix2PixModel(GANModel):
 
     def visuals(self, batch):
         """Images for sample grids: input, output, target (NCHW in [-1, 1])."""
-        fake = self.generate(batch[0])
-        return [batch[0], fake, batch[1]]
+        fake = self.generate(batch["input"])
+        return [batch["input"], fake, batch["target"]]

@@ -202,7 +202,7 @@ class PrecomputedFeatureSource:
     """A pix2pixHD source with one more column, ``features`` (``feat_num x H x W`` float32), rebuilt from the
     per-image feature files (``load_features``) on the sample's own (resized, cropped, flipped) region map.
 
-    Samples are ``(input, image, segments, features, index)``.
+    Samples are dicts ``{"input", "image", "segments", "features", "index"}``.
     """
 
     columns = ("input", "image", "segments", "features", "index")
@@ -223,6 +223,7 @@ class PrecomputedFeatureSource:
         return len(self.base)
 
     def get(self, index, rng):
-        inp, image, seg, idx = self.base.get(index, rng)
+        sample = self.base.get(index, rng)
         ids, feats = load_feature_table(self.paths[index], self.feat_num, self.segments_kind)
-        return inp, image, seg, feature_map_from_table(ids, feats, seg), idx
+        features = feature_map_from_table(ids, feats, sample["segments"])
+        return {c: features if c == "features" else sample[c] for c in self.columns}

@@ -64,11 +64,11 @@ class _LabelEvalSet(EvalSet):
         self.model, self.source = model, source
 
     def translate(self, index):
-        item = self.source.get(index, self.rng(index))
-        inp, image, seg = item[0], item[1], item[2]
+        sample = self.source.get(index, self.rng(index))
+        inp, image, seg = sample["input"], sample["image"], sample["segments"]
         rng = self.rng(index)  # a fresh draw of the same seed for the cluster sampling
         has_photo = self.source.image_paths is not None
-        feats = item[3][None] if len(item) == 5 else None  # load_features: precomputed for this split
+        feats = sample["features"][None] if "features" in sample else None  # load_features: precomputed
         fake = self.model.generate(inp[None], seg[None], image[None] if has_photo else None, rng, features=feats)[0]
         return self.model.display_input(inp), fake, image if has_photo else None
 
@@ -122,10 +122,11 @@ class Pix2PixHDInference:
         return rgb.transpose(2, 0, 1) / 127.5 - 1.0
 
     def visuals(self, batch):
-        feats = batch[3] if len(batch) == 5 else None  # load_features: the precomputed ones
-        fake = self.generate(batch[0], batch[2], batch[1], encode=True, features=feats)  # else the photo's features
-        shown = np.stack([self.display_input(x) for x in batch[0]])
-        return [shown, fake, batch[1]]
+        """Coloured input, output, photo of a batch ``{"input", "image", "segments"[, "features"], ...}``."""
+        feats = batch.get("features")  # load_features: the precomputed ones, else the photo's features
+        fake = self.generate(batch["input"], batch["segments"], batch["image"], encode=True, features=feats)
+        shown = np.stack([self.display_input(x) for x in batch["input"]])
+        return [shown, fake, batch["image"]]
 
     # ----- eval.py / export.py hooks
     def prepare_eval(self, ckpt_path, network, log=print):

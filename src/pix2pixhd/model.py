@@ -313,20 +313,21 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
             segs.append(inst[None].astype(np.int32))
         images = rng.uniform(-1, 1, (batch_size, self.cfg.output_nc, height, width)).astype(np.float32)
         index = np.arange(batch_size, dtype=np.int32)
+        batch = {"input": np.stack(inputs), "image": images, "segments": np.stack(segs)}
         if loads_features(self.cfg):
-            feats = rng.uniform(-1, 1, (batch_size, self.cfg.feat_num, height, width)).astype(np.float32)
-            return np.stack(inputs), images, np.stack(segs), feats, index
-        return np.stack(inputs), images, np.stack(segs), index
+            batch["features"] = rng.uniform(-1, 1, (batch_size, self.cfg.feat_num, height, width)).astype(np.float32)
+        batch["index"] = index
+        return batch
 
     def train_step(self, batch):
-        """One G (+E) and one D update on a batch ``(input, image, segments[, features], index)``; returns the named
-        losses."""
-        label, real = ms.Tensor(batch[0]), ms.Tensor(batch[1])
+        """One G (+E) and one D update on a batch ``{"input", "image", "segments"[, "features"], "index"}``; returns
+        the named losses."""
+        label, real = ms.Tensor(batch["input"]), ms.Tensor(batch["image"])
         if self.E is not None:
-            ids, num_segments = F.segment_ids(batch[2])
+            ids, num_segments = F.segment_ids(batch["segments"])
         else:
             ids, num_segments = np.zeros((1,), np.int32), 0
-        feat = np.asarray(batch[3], np.float32) if loads_features(self.cfg) else np.zeros((1,), np.float32)
+        feat = np.asarray(batch["features"], np.float32) if loads_features(self.cfg) else np.zeros((1,), np.float32)
         key = (num_segments, self.frozen_global)
         if key not in self._steps:
             self._steps[key] = self._build_step(num_segments, self.frozen_global)
