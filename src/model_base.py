@@ -10,7 +10,7 @@ import mindspore as ms
 import numpy as np
 
 from src.common.eval_sets import PairedEvalSet, pad_to_multiple
-from src.common.init import count_params
+from src.common.init import count_params, init_weights
 from src.common.optim import get_learning_rate, linear_decay_lr, make_adam, make_grad_reducer, set_learning_rate
 
 
@@ -29,6 +29,14 @@ class GANModel:
     def set_train(self, mode=True):
         for net in self.networks.values():
             net.set_train(mode)
+
+    def add_network(self, name, net, bias_init="zeros"):
+        """Initialise ``net`` with the config's ``init_type``/``init_gain`` (biases: ``bias_init``), prefix its
+        parameter names with ``name.`` and register it in ``networks``; returns it."""
+        init_weights(net, self.cfg.init_type, self.cfg.init_gain, bias_init=bias_init)
+        net.update_parameters_name(f"{name}.")
+        self.__dict__.setdefault("networks", {})[name] = net
+        return net
 
     def add_optimizer(self, name, params, env):
         """Adam over ``params`` with the config's learning rate and betas (scalar state named ``opt_<name>.*``),

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from mindspore import nn
 
-from src.common.init import init_weights
 from src.common.losses import l1_loss
 from src.common.tensors import wait_for_step
 from src.model_base import GANModel
@@ -25,13 +24,9 @@ class ToyModel(GANModel):
 
     def __init__(self, cfg, env=None, training=True):
         self.cfg = cfg
-        self.G = nn.SequentialCell(
-            nn.Conv2d(cfg.input_nc, cfg.output_nc, 3, pad_mode="pad", padding=1, has_bias=True), nn.Tanh()
-        )
-        init_weights(self.G, cfg.init_type, cfg.init_gain)
-        self.G.update_parameters_name("G.")
-        self.networks = {"G": self.G}
-        self.optimizers = {}
+        self.networks, self.optimizers = {}, {}
+        conv = nn.Conv2d(cfg.input_nc, cfg.output_nc, 3, pad_mode="pad", padding=1, has_bias=True)
+        self.G = self.add_network("G", nn.SequentialCell(conv, nn.Tanh()))
         self.size_multiple = 4
         if not training:
             return

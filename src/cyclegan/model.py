@@ -21,7 +21,7 @@ from mindspore import ops
 from src.common import checkpoint as ckpt
 from src.common.discriminators import make_discriminator
 from src.common.eval_sets import EvalSet
-from src.common.init import count_params, init_weights
+from src.common.init import count_params
 from src.common.layers import set_export_friendly
 from src.common.losses import l1_loss, make_gan_loss
 from src.common.optim import add_grads
@@ -113,18 +113,16 @@ class CycleGANModel(GANModel):
         self.loss_names = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
         if self.kd:
             self.loss_names += ("kd_A", "kd_B")
-        self.G_A = self._init(_generator(cfg, cfg.input_nc, cfg.output_nc), "G_A")
-        self.G_B = self._init(_generator(cfg, cfg.output_nc, cfg.input_nc), "G_B")
-        self.networks = {"G_A": self.G_A, "G_B": self.G_B}
-        self.optimizers = {}
+        self.networks, self.optimizers = {}, {}
+        self.G_A = self.add_network("G_A", _generator(cfg, cfg.input_nc, cfg.output_nc))
+        self.G_B = self.add_network("G_B", _generator(cfg, cfg.output_nc, cfg.input_nc))
         self.size_multiple = self.G_A.size_multiple
         self.primary = "G_A"  # the generator used by generate() (eval --ckpt G_B_... selects G_B)
         self.loaded = ("G_A", "G_B")
         if not training:
             return
-        self.D_A = self._init(self._discriminator(cfg.output_nc), "D_A")  # judges domain B: real B vs fake B
-        self.D_B = self._init(self._discriminator(cfg.input_nc), "D_B")
-        self.networks.update(D_A=self.D_A, D_B=self.D_B)
+        self.D_A = self.add_network("D_A", self._discriminator(cfg.output_nc))  # judges domain B: real vs fake B
+        self.D_B = self.add_network("D_B", self._discriminator(cfg.input_nc))
         if self.kd:
             self.T_A = self._load_teacher(cfg.GT_A_ckpt, "G_A", cfg.input_nc, cfg.output_nc)
             self.T_B = self._load_teacher(cfg.GT_B_ckpt, "G_B", cfg.output_nc, cfg.input_nc)
@@ -141,11 +139,6 @@ class CycleGANModel(GANModel):
             self._g_step, self._d_step = ms.jit(self._g_step), ms.jit(self._d_step)
 
     # ----- construction
-    def _init(self, net, name):
-        init_weights(net, self.cfg.init_type, self.cfg.init_gain)
-        net.update_parameters_name(f"{name}.")
-        return net
-
     def _discriminator(self, input_nc):
         cfg = self.cfg
         return make_discriminator(cfg.netD, input_nc, cfg.ndf, cfg.d_layers, cfg.norm, cfg.alpha)

@@ -11,7 +11,6 @@ import mindspore as ms
 from mindspore import ops
 
 from src.common.discriminators import make_discriminator
-from src.common.init import init_weights
 from src.common.losses import l1_loss, make_gan_loss
 from src.common.tensors import wait_for_step
 from src.common.unet import UnetGenerator, check_unet_size
@@ -37,18 +36,12 @@ class Pix2PixModel(GANModel):
         if cfg.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop"):
             check_unet_size(cfg.g_layers, cfg.crop_size, cfg.crop_size)
         self.cfg = cfg
-        self.G = build_generator(cfg)
-        init_weights(self.G, cfg.init_type, cfg.init_gain)
-        self.G.update_parameters_name("G.")
-        self.networks = {"G": self.G}
-        self.optimizers = {}
+        self.networks, self.optimizers = {}, {}
+        self.G = self.add_network("G", build_generator(cfg))
         self.size_multiple = self.G.size_multiple
         if not training:
             return
-        self.D = build_discriminator(cfg)
-        init_weights(self.D, cfg.init_type, cfg.init_gain)
-        self.D.update_parameters_name("D.")
-        self.networks["D"] = self.D
+        self.D = self.add_network("D", build_discriminator(cfg))
         self.opt_G, self.reduce_G = self.add_optimizer("G", self.G.trainable_params(), env)
         self.opt_D, self.reduce_D = self.add_optimizer("D", self.D.trainable_params(), env)
         self._step = self._build_step()

@@ -20,7 +20,6 @@ import mindspore as ms
 import numpy as np
 from mindspore import ops
 
-from src.common.init import init_weights
 from src.common.optim import add_grads, subtractive_decay_lr
 from src.common.tensors import wait_for_step
 from src.errors import UserError
@@ -63,20 +62,16 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
         check_config(cfg)
         self.cfg = cfg
         self.use_features = uses_features(cfg)
-        self.G = build_generator(cfg)
-        init_weights(self.G, cfg.init_type, cfg.init_gain, bias_init="torch_default")
-        self.G.update_parameters_name("G.")
-        self.networks = {"G": self.G}
+        self.networks, self.optimizers = {}, {}
+        # NVIDIA's weights_init sets only conv weights: biases keep PyTorch's default (docs/differences.md)
+        self.G = self.add_network("G", build_generator(cfg), bias_init="torch_default")
         multiple = self.G.size_multiple
         self.E = None
         if self.use_features and not loads_features(cfg):
-            self.E = Encoder(cfg.output_nc, cfg.feat_num, cfg.nef, cfg.n_downsample_E, cfg.norm)
-            init_weights(self.E, cfg.init_type, cfg.init_gain, bias_init="torch_default")
-            self.E.update_parameters_name("E.")
-            self.networks["E"] = self.E
+            encoder = Encoder(cfg.output_nc, cfg.feat_num, cfg.nef, cfg.n_downsample_E, cfg.norm)
+            self.E = self.add_network("E", encoder, bias_init="torch_default")
             multiple = multiple * self.E.size_multiple // math.gcd(multiple, self.E.size_multiple)
         self.size_multiple = multiple
-        self.optimizers = {}
         self.clusters = None
         self.frozen_global = False
         if not training:
@@ -93,12 +88,8 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
         if not cfg.no_vgg_loss:
             self.vgg = load_vgg19(VGG19Features(), cfg.vgg_pre_trained)
             self.vgg.set_train(False)
-        self.D = MultiscaleDiscriminator(
-            label_channels(cfg) + cfg.output_nc, cfg.ndf, cfg.d_layers, cfg.norm, cfg.num_D
-        )
-        init_weights(self.D, cfg.init_type, cfg.init_gain, bias_init="torch_default")
-        self.D.update_parameters_name("D.")
-        self.networks["D"] = self.D
+        D = MultiscaleDiscriminator(label_channels(cfg) + cfg.output_nc, cfg.ndf, cfg.d_layers, cfg.norm, cfg.num_D)
+        self.D = self.add_network("D", D, bias_init="torch_default")
         d_path = pretrain_path(cfg, "D")
         if cfg.load_pretrain and not (cfg.continue_train or cfg.resume) and os.path.isdir(cfg.load_pretrain):
             if os.path.isfile(d_path):
