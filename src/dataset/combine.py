@@ -18,6 +18,7 @@ from PIL import Image
 
 from src.common.fileio import atomic_path
 from src.dataset.image_io import image_files_in
+from src.dataset.source import image_size
 from src.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -38,14 +39,6 @@ def _images_by_stem(folder, what):
     return found
 
 
-def _size(path):
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, SyntaxError, ValueError) as err:
-        raise UserError(f"cannot read image {path} ({err}); replace or delete this file") from None
-
-
 def pair_split(fold_a, fold_b, split, resize=0):
     """``[(stem, path A, path B)]`` of one split; checks names and (without ``resize``) sizes."""
     a = _images_by_stem(os.path.join(fold_a, split), "A")
@@ -59,7 +52,7 @@ def pair_split(fold_a, fold_b, split, resize=0):
         )
     pairs = [(stem, a[stem], b[stem]) for stem in sorted(a)]
     for _, pa, pb in pairs:
-        sa, sb = _size(pa), _size(pb)
+        sa, sb = image_size(pa), image_size(pb)
         if not resize and sa != sb:
             raise UserError(
                 f"{pa} is {sa[0]}x{sa[1]} but {pb} is {sb[0]}x{sb[1]} (width x height); pairs must have the same size "
