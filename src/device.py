@@ -106,6 +106,15 @@ def distributed_device_id(environ=None):
         raise UserError(f"{how} launch: device id '{value}' is not an integer") from None
 
 
+def keep_host_blocking_on_cpu(target, environ=None, set_here=None):
+    """Take back the ``MS_DEV_HOST_BLOCKING_RUN=1`` this module set (see :data:`HOST_BLOCKING_RUN`) when the device
+    is not the CPU: accelerators keep MindSpore's asynchronous launch. A value the user set is left alone."""
+    environ = os.environ if environ is None else environ
+    set_here = _HOST_BLOCKING_SET_HERE if set_here is None else set_here
+    if str(target).upper() != "CPU" and set_here:
+        environ.pop(HOST_BLOCKING_RUN, None)
+
+
 def init_env(cfg):
     """Set up MindSpore from the config and return a :class:`RunEnv`."""
     target = cfg.device_target
@@ -128,8 +137,7 @@ def init_env(cfg):
         # MindSpore fixes the device once per process (tests build several runs in one process).
         if ms.get_context("device_target") != target:
             raise
-    if str(target).upper() != "CPU" and _HOST_BLOCKING_SET_HERE:
-        os.environ.pop(HOST_BLOCKING_RUN, None)  # asynchronous kernel launch on accelerators (see above)
+    keep_host_blocking_on_cpu(target)
     ms.set_context(mode=ms.GRAPH_MODE if cfg.mode == "graph" else ms.PYNATIVE_MODE)
     if cfg.deterministic and not _deterministic_configured():
         ms.set_deterministic(True)
