@@ -26,11 +26,12 @@ if _mindspore_version() >= (2, 9):
 os.environ.setdefault("GLOG_v", "3")  # MindSpore C++ log level: errors only
 
 # MindSpore 2.8 runs a compiled graph on its own actor threads while the Python thread waits for the outputs in
-# ``AsyncRQueue::Wait``, which spins: on a 2-core CPU the waiting thread takes about a third of the CPU time the
-# kernels need (perf, pix2pix step). ``MS_DEV_HOST_BLOCKING_RUN=1`` runs the graph to its end before the call returns,
-# so no thread spins: pix2pix 712 -> 405 ms/step, CycleGAN 7.9 -> 5.4 s, pix2pixHD 4.4 -> 3.8 s (measured on 2
-# cores, same outputs). On GPU and Ascend the asynchronous launch is what keeps the device busy, so init_env takes
-# the setting back there unless the user set it. MindSpore reads it when the first graph runs.
+# ``AsyncRQueue::Wait``, which spins: on a 2-core CPU the waiting thread took 29% of the process's CPU samples
+# against 71% for the two kernel threads (perf, pix2pix step). ``MS_DEV_HOST_BLOCKING_RUN=1`` runs the graph to its
+# end before the call returns, so no thread spins: pix2pix 712 -> 405 ms/step, CycleGAN 7.9 -> 5.4 s, pix2pixHD
+# 4.4 -> 3.8 s (measured on 2 cores, same outputs). On GPU and Ascend the asynchronous launch is what keeps the
+# device busy, so init_env takes the setting back there unless the user set it. MindSpore reads it when the first
+# graph runs.
 HOST_BLOCKING_RUN = "MS_DEV_HOST_BLOCKING_RUN"
 _HOST_BLOCKING_SET_HERE = HOST_BLOCKING_RUN not in os.environ
 os.environ.setdefault(HOST_BLOCKING_RUN, "1")

@@ -23,6 +23,8 @@ def wait_for_step(last_output):
     Measured on MindSpore 2.8 CPU (per-thread CPU times of the process): when Python first reads an output that is
     ready early in the step (a loss, a generated image) and then waits for the rest, the main thread spins on a core
     while the kernels run; on 2 cores that made the CycleGAN resnet_9blocks step at 256x256 take 27 s instead of
-    17 s. Waiting on the step's last output sleeps instead.
+    17 s. Waiting on the step's last output sleeps instead. On the CPU, src/device.py's ``MS_DEV_HOST_BLOCKING_RUN=1``
+    now returns from the step only when its graph has finished, so this read no longer waits there; it still orders
+    the wait where MindSpore launches asynchronously (GPU, Ascend).
     """
     return last_output.asnumpy()
