@@ -340,10 +340,11 @@ def resolve_conv_algorithm(algorithm, device_target="CPU"):
 
 def set_conv_algorithm(net, algorithm, device_target="CPU"):
     """``algorithm`` as the config's ``conv_algorithm`` (``auto`` resolved for ``device_target``). ``fast``: every
-    :class:`FastConv2d` of ``net`` uses its fast algorithm where one applies; ``direct``: MindSpore's own convolution
-    everywhere. Set it before the network's graphs are compiled. Returns ``net``."""
+    conv of ``net`` with a ``fast_algorithm`` (:class:`FastConv2d`, the stride-2 convs of ``src.common.polyphase``)
+    uses it where one applies; ``direct``: MindSpore's own convolution everywhere. Set it before the network's graphs
+    are compiled. Returns ``net``."""
     algorithm = resolve_conv_algorithm(algorithm, device_target)
     for _, cell in net.cells_and_names():
-        if isinstance(cell, FastConv2d):
+        if hasattr(cell, "fast_algorithm"):
             cell.use_fast = algorithm == "fast" and cell.fast_algorithm != "direct"
     return net
