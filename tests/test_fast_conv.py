@@ -37,16 +37,17 @@ def _outputs_and_grads(conv, x, dy):
 
 
 def _compare(in_ch, out_ch, kernel, padding, size, batch=2, rtol=2e-5):
-    rng = np.random.default_rng(in_ch * 100 + out_ch + kernel + size)
+    rng = np.random.default_rng(in_ch * 100 + out_ch + kernel + np.sum(size))
     fast = conv2d(in_ch, out_ch, kernel, 1, padding, has_bias=True)
     fast.bias.set_data(ms.Tensor(rng.standard_normal(out_ch).astype(np.float32)))
     direct = nn.Conv2d(in_ch, out_ch, kernel, 1, pad_mode="pad" if padding else "valid", padding=padding,
                        has_bias=True)  # fmt: skip
     direct.weight.set_data(fast.weight.value())
     direct.bias.set_data(fast.bias.value())
-    x = ms.Tensor(rng.standard_normal((batch, in_ch, size, size)).astype(np.float32))
-    out_size = size + 2 * padding - kernel + 1
-    dy = ms.Tensor(rng.standard_normal((batch, out_ch, out_size, out_size)).astype(np.float32))
+    h, w = (size, size) if isinstance(size, int) else size
+    x = ms.Tensor(rng.standard_normal((batch, in_ch, h, w)).astype(np.float32))
+    out_h, out_w = h + 2 * padding - kernel + 1, w + 2 * padding - kernel + 1
+    dy = ms.Tensor(rng.standard_normal((batch, out_ch, out_h, out_w)).astype(np.float32))
     got, want = _outputs_and_grads(fast, x, dy), _outputs_and_grads(direct, x, dy)
     for name, g, w in zip(("output", "d input", "d weight", "d bias"), got, want):
         assert g.shape == w.shape, name
@@ -66,6 +67,19 @@ def test_winograd_conv_matches_the_direct_conv_forward_and_backward(kernel, padd
     assert fast.fast_algorithm == "winograd"
     out_size = size + 2 * padding - kernel + 1
     assert winograd_tile(1, out_size, out_size, kernel) == tile  # the tiles of one sample
+
+
+@pytest.mark.parametrize("kernel, padding, size", [(4, 2, (5, 41)), (4, 4, 9)])
+def test_winograd_conv_whose_input_gradient_has_no_winograd_form(kernel, padding, size):
+    """The input gradient is the Winograd conv of the output gradient with the rotated kernel, zero padding
+    ``kernel - 1 - padding``, over the input's tiles; MindSpore's own kernel computes it where those tiles would add
+    too much (a 5-row input in 2x2 tiles: 6 rows, 20% more) or the padding would be negative."""
+    fast = _compare(6, 5, kernel, padding, size)
+    assert fast.fast_algorithm == "winograd"
+    h, w = (size, size) if isinstance(size, int) else size
+    out_h, out_w = h + 2 * padding - kernel + 1, w + 2 * padding - kernel + 1
+    assert winograd_tile(1, out_h, out_w, kernel)  # the forward (and the weight gradient) by Winograd
+    assert padding > kernel - 1 or not winograd_tile(1, h, w, kernel)
 
 
 @pytest.mark.parametrize("in_ch, out_ch, size, batch", [(3, 8, 14, 2), (6, 16, 12, 1)])

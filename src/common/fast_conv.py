@@ -194,6 +194,190 @@ class _SwappedWeightGradConv(nn.Cell):
         return self.input_grad(dout, weight, x.shape), dweight.transpose(1, 0, 2, 3)
 
 
+def _winograd_tensors(kernel, tile):
+    """The constants of the Winograd conv F(tile x tile, kernel x kernel), a = tile + kernel - 1 points per axis:
+    input transform as a stride-``tile`` conv kernel (a*a, 1, a, a); weight transform (a*a, kernel^2), and the same
+    for the kernel rotated by 180 degrees (the input gradient's conv); the 1-D output transform A^T (tile, a) and A
+    stacked ``a`` times (a, a, tile) (the output transform is applied one axis at a time, see
+    :meth:`_WinogradConv._output_transform`); and the output transform's adjoint as a stride-``tile`` conv kernel
+    (a*a, 1, tile, tile), which takes an output gradient to the Winograd domain."""
+    tile_in, weight, _ = winograd_matrices(kernel, tile)
+    at = _TRANSFORMS[(tile, kernel)][0].astype(np.float32)
+    a = at.shape[1]
+    rotated = np.ascontiguousarray(weight.reshape(a * a, kernel, kernel)[:, ::-1, ::-1].reshape(a * a, -1))
+    a_stack = np.ascontiguousarray(np.broadcast_to(at.T, (a,) + at.T.shape))
+    out_adjoint = np.einsum("ip,jq->pqij", at, at).reshape(a * a, 1, tile, tile)
+    return tuple(ms.Tensor(m) for m in (tile_in, weight, rotated, at, a_stack, out_adjoint))
+
+
+class _WinogradConv(nn.Cell):
+    """The stride-1 conv (zero padding ``padding``, no bias) of ``x`` by ``weight`` computed by Winograd's algorithm,
+    with its own backward pass.
+
+    Forward: the weights are transformed to ``u`` (``points`` matrices of out x in: 36 x 1024 x 1024, 151 MB, for
+    pix2pixHD's residual convs), the input tiles to ``v``, and ``u[p] @ v[p]`` per point is transformed back. Under
+    autodiff the product's backward saves ``u`` from the forward to the backward pass, i.e. 18 x 151 MB for
+    pix2pixHD's generator: 2.6 of the 3.8 GB its step's memory pool peaked at. The backward pass here
+    (:meth:`gradients`, attached by :class:`_WinogradBackward`) saves only ``x`` and ``weight`` and recomputes the
+    transforms once ``dout`` exists. Input gradient: the conv of ``dout`` (zero padding ``kernel - 1 - padding``)
+    with the rotated kernel, in and out swapped, again by Winograd (the swap is a GEMM reading ``u`` transposed).
+    Weight gradient: ``du[p] = dm[p] @ v[p]^T`` with ``dm`` the output gradient taken to the Winograd domain by the
+    output transform's adjoint (a stride-``tile`` conv), then the weight transform's adjoint. The input gradient as
+    the input transform's adjoint of ``u[p]^T @ dm[p]`` instead (autodiff's form) held 0.9 GB more outside the pool
+    in a pix2pixHD step: MindSpore's CPU kernel for it, a conv's input gradient with the channel planes as the batch,
+    keeps a buffer for the life of the graph.
+    """
+
+    def __init__(self, out_channels, kernel, padding):
+        super().__init__()
+        self.kernel, self.padding = kernel, padding
+        self.tiles = WINOGRAD_TILES[kernel]
+        # the constants of the preferred tile (a) and of the smaller one (b, 3x3 only; 4x4 has one tile)
+        self.transforms_a = _winograd_tensors(kernel, self.tiles[0])
+        self.transforms_b = self.transforms_a
+        if len(self.tiles) > 1:
+            self.transforms_b = _winograd_tensors(kernel, self.tiles[1])
+        # GEMMs reading an operand transposed: MindSpore 2.8's CPU Transpose kernel keeps about twice its output
+        # outside the memory pool for the life of a jit graph (see the module docstring)
+        self.matmul_nt = ops.MatMul(transpose_b=True)
+        self.matmul_tn = ops.MatMul(transpose_a=True)
+        self.bmm_tn = ops.BatchMatMul(transpose_a=True)
+        self.bmm_nt = ops.BatchMatMul(transpose_b=True)
+        # for an input gradient with no Winograd form (too few tiles, or padding > kernel - 1)
+        self.input_grad = ops.Conv2DBackpropInput(out_channels, kernel, pad_mode="pad", pad=padding)
+
+    def _transforms(self, tile):
+        return self.transforms_a if tile == self.tiles[0] else self.transforms_b
+
+    def construct(self, x, weight):
+        r, p = self.kernel, self.padding
+        h, w = x.shape[2] + 2 * p - r + 1, x.shape[3] + 2 * p - r + 1
+        tile = winograd_tile(1, h, w, r)  # (the samples are transformed one at a time; FastConv2d checked it is one)
+        transforms = self._transforms(tile)
+        # once x exists: the transform depends on the weight only, and the scheduler could otherwise run every
+        # layer's at the start of the graph and keep them all until their layer runs
+        u = self._weight_transform(ops.depend(weight, x), transforms[1])
+        return self._conv(x, u, False, p, h, w, tile, transforms)
+
+    def gradients(self, x, weight, dout):
+        """The gradients of the conv with respect to ``x`` and ``weight`` for the output gradient ``dout``."""
+        return self._input_gradient(x, weight, dout), self._weight_gradient(x, weight, dout)
+
+    def _weight_transform(self, weight, transform):
+        """G g G^T, straight into the (points, k, c) layout: the GEMM reads the weight transposed (an explicit
+        transpose took as long as the product)."""
+        k, c, r = weight.shape[0], weight.shape[1], self.kernel
+        return self.matmul_nt(transform, weight.reshape(k * c, r * r)).reshape(transform.shape[0], k, c)
+
+    def _input_gradient(self, x, weight, dout):
+        r, p = self.kernel, self.padding
+        h, w = x.shape[2], x.shape[3]
+        tile = winograd_tile(1, h, w, r)
+        if p > r - 1 or not tile:
+            return self.input_grad(dout, weight, x.shape)
+        transforms = self._transforms(tile)
+        u = self._weight_transform(weight, transforms[2])  # of the rotated kernel, (points, k, c)
+        return self._conv(dout, u, True, r - 1 - p, h, w, tile, transforms)
+
+    def _weight_gradient(self, x, weight, dout):
+        k, c, r = weight.shape[0], weight.shape[1], self.kernel
+        h, w = dout.shape[2], dout.shape[3]
+        tile = winograd_tile(1, h, w, r)
+        transforms = self._transforms(tile)
+        xs, ds = self._samples(x), self._samples(dout)
+        # all samples' tiles as the GEMMs' columns
+        v = ops.cat([self._input_transform(s, self.padding, h, w, tile, transforms[0]) for s in xs], 2)
+        dm = ops.cat([self._output_adjoint(s, tile, transforms[5]) for s in ds], 2)
+        du = self.bmm_nt(dm, v)  # (points, k, c)
+        return self.matmul_tn(du.reshape(du.shape[0], k * c), transforms[1]).reshape(k, c, r, r)
+
+    @staticmethod
+    def _samples(x):
+        return ops.split(x, 1, 0) if x.shape[0] > 1 else (x,)
+
+    def _conv(self, x, u, transpose_u, padding, h, w, tile, transforms):
+        """The conv of every sample of ``x`` with the transformed weights ``u`` (points, out, in), or (points, in,
+        out) read transposed. One sample at a time: a sample's tiles are the GEMMs' columns without a transpose."""
+        ys = [self._sample(s, u, transpose_u, padding, h, w, tile, transforms) for s in self._samples(x)]
+        return ys[0] if len(ys) == 1 else ops.cat(ys)
+
+    def _sample(self, x, u, transpose_u, padding, h, w, tile, transforms):
+        v = self._input_transform(x, padding, h, w, tile, transforms[0])
+        m = self.bmm_tn(u, v) if transpose_u else ops.bmm(u, v)  # (points, k, tiles): one GEMM per point
+        return self._output_transform(m, h, w, tile, transforms[3], transforms[4])
+
+    @staticmethod
+    def _input_transform(x, padding, h, w, t, tile_in):
+        """B^T d B of every tile of one sample (1 x c x H x W) for an h x w output, as (points, c, tiles).
+
+        In a MindSpore 2.8 CPU jit graph every Transpose kernel keeps about twice its output outside the memory pool
+        for the life of the graph (measured), so the transformed input goes points-first by split + concat (no
+        slower than the transpose): four 64-channel layers at 128x256, forward + backward, grew the process peak by
+        432 instead of 737 MB, in the same time."""
+        _, c, _, wp = x.shape
+        points = tile_in.shape[0]
+        full_h, full_w = _round_up(h, t), _round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
+        if full_h != h:  # (ops.conv2d pads symmetrically only)
+            x = ops.cat((x, ops.zeros((1, c, full_h - h, wp), x.dtype)), 2)
+        if full_w != w:
+            x = ops.cat((x, ops.zeros((1, c, x.shape[2], full_w - w), x.dtype)), 3)
+        v = ops.conv2d(x.reshape(c, 1, x.shape[2], x.shape[3]), tile_in, stride=t, pad_mode="pad", padding=padding)
+        tiles = (full_h // t) * (full_w // t)
+        return ops.cat(ops.split(v.reshape(c, points, tiles), 1, 1), 0).reshape(points, c, tiles)
+
+    @staticmethod
+    def _output_adjoint(dy, t, out_adjoint):
+        """A dY A^T of every output tile of one sample's gradient (1 x k x h x w), as (points, k, tiles): the
+        adjoint of :meth:`_output_transform`, as a stride-``t`` conv."""
+        _, k, h, w = dy.shape
+        full_h, full_w = _round_up(h, t), _round_up(w, t)
+        if full_h != h:
+            dy = ops.cat((dy, ops.zeros((1, k, full_h - h, w), dy.dtype)), 2)
+        if full_w != w:
+            dy = ops.cat((dy, ops.zeros((1, k, full_h, full_w - w), dy.dtype)), 3)
+        points = out_adjoint.shape[0]
+        dm = ops.conv2d(dy.reshape(k, 1, full_h, full_w), out_adjoint, stride=t)
+        tiles = (full_h // t) * (full_w // t)
+        return ops.cat(ops.split(dm.reshape(k, points, tiles), 1, 1), 0).reshape(points, k, tiles)
+
+    def _output_transform(self, m, h, w, t, at, a_stack):
+        """A^T m A into the plane layout (1, k, h, w), one axis at a time and without a transpose: the columns (b ->
+        j) per row point a, with the GEMM reading m transposed: (a, k*th*tw, j); the rows (a -> i) as one GEMM: (i,
+        k*th, tw*j); i moved behind th by split + concat. Two 64-channel layers at 256x512 grew the process peak by
+        473 instead of 847 MB this way, in the same time (a transposed conv with the channels as the batch held
+        twice as much memory as the transpose, and DepthToSpace or stacks of the tile columns were slower)."""
+        k = m.shape[1]
+        full_h, full_w = _round_up(h, t), _round_up(w, t)
+        th, tw = full_h // t, full_w // t
+        a = at.shape[1]
+        z = self.bmm_tn(m.reshape(a, a, k * th * tw), a_stack)
+        z = ops.matmul(at, z.reshape(a, k * th * tw * t)).reshape(t, k * th, tw * t)
+        y = ops.cat([q.reshape(k * th, 1, tw * t) for q in ops.split(z, 1, 0)], 1).reshape(1, k, full_h, full_w)
+        if full_h != h:
+            y = ops.narrow(y, 2, 0, h)
+        if full_w != w:
+            y = ops.narrow(y, 3, 0, w)
+        return y
+
+
+class _WinogradBackward(nn.Cell):
+    """Gives ``y = conv(x, weight)``, computed outside (without a gradient), the backward pass of
+    :meth:`_WinogradConv.gradients`. The forward stays outside this Cell: with the same Python function parsed into
+    both a Cell's construct and its bprop, MindSpore 2.8 fails to compile the graph ("The func graph is empty")."""
+
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+
+    def construct(self, x, weight, y):
+        return y
+
+    def bprop(self, x, weight, y, out, dout):
+        weight = ops.depend(weight, dout)  # the transforms are recomputed here, not kept from the forward pass
+        dx, dweight = self.conv.gradients(x, weight, dout)
+        return dx, dweight, ops.zeros_like(y)
+
+
 class FastConv2d(nn.Conv2d):
     """``nn.Conv2d`` (zero padding ``padding`` on every side, or none) computed where that is faster on the CPU by
     Winograd (F(4x4, 3x3) or F(2x2, 3x3), F(2x2, 4x4)), as a sum of shifted GEMM planes, or with its weight gradient as
@@ -214,36 +398,17 @@ class FastConv2d(nn.Conv2d):
         if self.fast_algorithm == "swap":
             self.swapped = _SwappedWeightGradConv(out_channels, kernel_size)
         if self.fast_algorithm == "winograd":
-            self.wino_kernel = _pair(kernel_size)[0]
-            tiles = WINOGRAD_TILES[self.wino_kernel]
-            self.wino_tiles = tiles
-            # the transforms of the preferred tile (a) and of the smaller one (b, 3x3 only; 4x4 has one tile)
-            self.wino_a = self._wino_tensors(tiles[0])
-            self.wino_b = self.wino_a
-            if len(tiles) > 1:
-                self.wino_b = self._wino_tensors(tiles[1])
-            # G g G^T as (points, r*r) x (k*c, r*r)^T: no transposed copy of the weight (nor of its gradient)
-            self.matmul_nt = ops.MatMul(transpose_b=True)
-            self.bmm_tn = ops.BatchMatMul(transpose_a=True)  # the output transform's first axis, see below
-
-    def _wino_tensors(self, tile):
-        """(input transform as a conv kernel, weight transform, the 1-D output transform A^T (tile, a), and A stacked
-        ``a`` times (a, a, tile)): the output transform is applied one axis at a time (see _winograd_sample)."""
-        tile_in, weight, _ = winograd_matrices(self.wino_kernel, tile)
-        at = _TRANSFORMS[(tile, self.wino_kernel)][0].astype(np.float32)
-        a_stack = np.ascontiguousarray(np.broadcast_to(at.T, (at.shape[1],) + at.T.shape))
-        return tuple(ms.Tensor(m) for m in (tile_in, weight, at, a_stack))
+            self.winograd = _WinogradConv(out_channels, _pair(kernel_size)[0], self.zero_padding)
+            self.winograd_backward = _WinogradBackward(self.winograd)
 
     def construct(self, x):
         if self.use_fast:
             if self.fast_algorithm == "winograd":
-                r = self.wino_kernel
+                r = self.winograd.kernel
                 h, w = x.shape[2] + 2 * self.zero_padding - r + 1, x.shape[3] + 2 * self.zero_padding - r + 1
-                tile = winograd_tile(1, h, w, r)  # (the samples are transformed one at a time)
-                if tile == self.wino_tiles[0]:
-                    return self._winograd(x, h, w, tile, self.wino_a)  # (rounded up to whole tiles inside)
-                if tile:
-                    return self._winograd(x, h, w, tile, self.wino_b)
+                if winograd_tile(1, h, w, r):  # (the samples are transformed one at a time)
+                    y = self.winograd(ops.stop_gradient(x), ops.stop_gradient(self.weight))
+                    return self._add_bias(self.winograd_backward(x, self.weight, y))
             elif self.fast_algorithm == "swap":
                 return self._add_bias(self.swapped(x, self.weight))
             else:
@@ -253,55 +418,6 @@ class FastConv2d(nn.Conv2d):
     def _add_bias(self, y):
         if self.has_bias:
             return ops.bias_add(y, self.bias)
-        return y
-
-    def _winograd(self, x, h, w, t, transforms):
-        k, c, r = self.out_channels, self.in_channels, self.wino_kernel
-        weight_transform = transforms[1]
-        points = (t + r - 1) ** 2  # 36 for F(4x4, 3x3), 16 for F(2x2, 3x3), 25 for F(2x2, 4x4)
-        # weight transform G g G^T, straight into the (points, k, c) layout; the GEMM reads the weight transposed
-        # (an explicit transpose took as long as the product, and kept a copy for the backward pass)
-        u = self.matmul_nt(weight_transform, self.weight.reshape(k * c, r * r)).reshape(points, k, c)
-        if x.shape[0] == 1:
-            return self._add_bias(self._winograd_sample(x, u, h, w, t, transforms))
-        # one sample at a time: a sample's tiles are the GEMMs' columns without a transpose (see below)
-        return self._add_bias(ops.cat([self._winograd_sample(s, u, h, w, t, transforms) for s in ops.split(x, 1, 0)]))
-
-    def _winograd_sample(self, x, u, h, w, t, transforms):
-        """The Winograd conv of one sample (1 x c x H x W) with the transformed weights ``u``, without the bias.
-        In a MindSpore 2.8 CPU jit graph every Transpose kernel keeps about twice its output outside the memory pool
-        for the life of the graph (measured), so the transformed input goes points-first by split + concat (no
-        slower than the transpose). Four 64-channel layers at 128x256, forward + backward: the process peak grew by
-        432 instead of 737 MB, in the same time. The output transform, applied one axis at a time with two GEMMs
-        and a split + concat, lands in the plane layout without one either: two 64-channel layers at 256x512
-        grew it by 473 instead of 847 MB, in the same time (a transposed conv with the channels as the batch held
-        twice as much memory as the transpose, and DepthToSpace or stacks of the tile columns were slower)."""
-        tile_in, _, at, a_stack = transforms
-        _, c, _, wp = x.shape
-        points, k = u.shape[0], u.shape[1]
-        full_h, full_w = _round_up(h, t), _round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
-        th, tw = full_h // t, full_w // t
-        tiles = th * tw
-        # input transform B^T d B of every (t+r-1)^2 tile (stride t) of every channel plane, as one conv
-        if full_h != h:  # zero rows and columns for the whole tiles (ops.conv2d pads symmetrically only)
-            x = ops.cat((x, ops.zeros((1, c, full_h - h, wp), x.dtype)), 2)
-        if full_w != w:
-            x = ops.cat((x, ops.zeros((1, c, x.shape[2], full_w - w), x.dtype)), 3)
-        v = ops.conv2d(x.reshape(c, 1, x.shape[2], x.shape[3]), tile_in, stride=t, pad_mode="pad",
-                       padding=self.zero_padding)  # fmt: skip
-        v = ops.cat(ops.split(v.reshape(c, points, tiles), 1, 1), 0).reshape(points, c, tiles)  # points first
-        m = ops.bmm(u, v)  # (points, k, tiles): one GEMM over the input channels per point
-        # output transform A^T m A, one axis at a time, into the plane layout (k, th, i, tw, j) without a transpose:
-        # the columns (b -> j) per row point a, with the GEMM reading m transposed: (a, k*th*tw, j); the rows
-        # (a -> i) as one GEMM: (i, k*th, tw*j); i moved behind th by split + concat
-        a = at.shape[1]
-        z = self.bmm_tn(m.reshape(a, a, k * tiles), a_stack)
-        z = ops.matmul(at, z.reshape(a, k * tiles * t)).reshape(t, k * th, tw * t)
-        y = ops.cat([q.reshape(k * th, 1, tw * t) for q in ops.split(z, 1, 0)], 1).reshape(1, k, full_h, full_w)
-        if full_h != h:
-            y = ops.narrow(y, 2, 0, h)
-        if full_w != w:
-            y = ops.narrow(y, 3, 0, w)
         return y
 
     def _shifted_sum(self, x):

@@ -20,6 +20,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import ops
 
+from src.common.heap import HeapTrim
 from src.common.optim import add_grads, subtractive_decay_lr
 from src.common.tensors import wait_for_step
 from src.errors import UserError
@@ -245,7 +246,11 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
                     out = out + (grads[i],)
             return out
 
+        trim = HeapTrim() if str(cfg.device_target).upper() == "CPU" else None
+
         def step(label, real, ids, feat):
+            if trim is not None:  # (a Python op: CPU only)
+                label = trim(label)
             (_, loss_real, pred_real), grads_real = grad_d_real(label, real)
             (loss_g, loss_gan, loss_fm, loss_vgg, fake), grads_g = grad_g(label, real, ids, feat, pred_real)
             if frozen:
