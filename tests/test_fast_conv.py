@@ -69,17 +69,24 @@ def test_winograd_conv_matches_the_direct_conv_forward_and_backward(kernel, padd
     assert winograd_tile(1, out_size, out_size, kernel) == tile  # the tiles of one sample
 
 
-@pytest.mark.parametrize("kernel, padding, size", [(4, 2, (5, 41)), (4, 4, 9)])
-def test_winograd_conv_whose_input_gradient_has_no_winograd_form(kernel, padding, size):
-    """The input gradient is the Winograd conv of the output gradient with the rotated kernel, zero padding
-    ``kernel - 1 - padding``, over the input's tiles; MindSpore's own kernel computes it where those tiles would add
-    too much (a 5-row input in 2x2 tiles: 6 rows, 20% more) or the padding would be negative."""
-    fast = _compare(6, 5, kernel, padding, size)
+@pytest.mark.parametrize(
+    "in_ch, out_ch, kernel, padding, size, batch",
+    [
+        (8, 40, 3, 0, (18, 34), 1),  # F(4x4): 32 tiles, as pix2pixHD's residual convs at 256x512
+        (8, 72, 3, 1, (16, 32), 2),  # two samples' 64 tiles
+        (8, 72, 3, 1, 16, 1),  # F(2x2): 64 tiles
+        (6, 104, 3, 0, 21, 1),  # a partial last tile: 19x19 in 2x2 tiles
+        (8, 40, 4, 2, (7, 15), 1),  # F(2x2, 4x4), its input gradient over partial tiles
+    ],
+)
+def test_winograd_conv_with_its_own_backward_pass_matches_the_direct_conv(in_ch, out_ch, kernel, padding, size, batch):
+    """More output channels than tiles: the backward pass recomputes the transformed weights (_WinogradBackward)."""
+    fast = _compare(in_ch, out_ch, kernel, padding, size, batch=batch)
     assert fast.fast_algorithm == "winograd"
     h, w = (size, size) if isinstance(size, int) else size
     out_h, out_w = h + 2 * padding - kernel + 1, w + 2 * padding - kernel + 1
-    assert winograd_tile(1, out_h, out_w, kernel)  # the forward (and the weight gradient) by Winograd
-    assert padding > kernel - 1 or not winograd_tile(1, h, w, kernel)
+    tile = winograd_tile(1, out_h, out_w, kernel)
+    assert tile and fast.winograd.recomputes(batch, out_h, out_w, tile, out_ch)
 
 
 @pytest.mark.parametrize("in_ch, out_ch, size, batch", [(3, 8, 14, 2), (6, 16, 12, 1)])

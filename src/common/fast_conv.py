@@ -8,9 +8,11 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
   Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray, 2016): each 6x6 input tile and 3x3 kernel are
   transformed, multiplied point-wise as 36 batched GEMMs (4x fewer multiplications than the direct conv), and
   transformed back to a 4x4 output tile. The backward pass is three GEMM-shaped ops instead of two im2col convs:
-  about 2.5x faster forward + backward for 256 channels at 64x64. Outputs with fewer than 32 4x4 tiles (pix2pixHD's
-  1024-channel blocks at 8x16) use F(2x2, 3x3): 16 GEMMs, 2.25x fewer multiplications, and 16 instead of 36
-  transformed weights per channel pair (:func:`winograd_tile`).
+  about 2.5x faster forward + backward for 256 channels at 64x64. Where the transformed weights are larger than the
+  transformed input (more output channels than tiles: pix2pixHD's 1024-channel blocks, 4x the weights' size), the
+  backward pass recomputes them rather than keeping them from the forward pass (:class:`_WinogradConv`). Outputs
+  with fewer than 32 4x4 tiles (pix2pixHD's 1024-channel blocks at 8x16) use F(2x2, 3x3): 16 GEMMs, 2.25x fewer
+  multiplications, and 16 instead of 36 transformed weights per channel pair (:func:`winograd_tile`).
 - **4x4 stride-1 convs** (pix2pixHD's discriminator, 256 -> 512 channels at 1/8 scale): Winograd F(2x2, 4x4), 25
   GEMMs instead of 64 multiplications per tile, from the Toom-Cook construction (:func:`toom_cook`); forward +
   backward 219-250 -> 116-157 ms at 256x512.
@@ -196,36 +198,27 @@ class _SwappedWeightGradConv(nn.Cell):
 
 def _winograd_tensors(kernel, tile):
     """The constants of the Winograd conv F(tile x tile, kernel x kernel), a = tile + kernel - 1 points per axis:
-    input transform as a stride-``tile`` conv kernel (a*a, 1, a, a); weight transform (a*a, kernel^2), and the same
-    for the kernel rotated by 180 degrees (the input gradient's conv); the 1-D output transform A^T (tile, a) and A
-    stacked ``a`` times (a, a, tile) (the output transform is applied one axis at a time, see
-    :meth:`_WinogradConv._output_transform`); and the output transform's adjoint as a stride-``tile`` conv kernel
-    (a*a, 1, tile, tile), which takes an output gradient to the Winograd domain."""
+    input transform as a stride-``tile`` conv kernel (a*a, 1, a, a); weight transform (a*a, kernel^2); the 1-D
+    output transform A^T (tile, a) and A stacked ``a`` times (a, a, tile) (the output transform is applied one axis
+    at a time, see :meth:`_WinogradConv._output_transform`)."""
     tile_in, weight, _ = winograd_matrices(kernel, tile)
     at = _TRANSFORMS[(tile, kernel)][0].astype(np.float32)
     a = at.shape[1]
-    rotated = np.ascontiguousarray(weight.reshape(a * a, kernel, kernel)[:, ::-1, ::-1].reshape(a * a, -1))
     a_stack = np.ascontiguousarray(np.broadcast_to(at.T, (a,) + at.T.shape))
-    out_adjoint = np.einsum("ip,jq->pqij", at, at).reshape(a * a, 1, tile, tile)
-    return tuple(ms.Tensor(m) for m in (tile_in, weight, rotated, at, a_stack, out_adjoint))
+    return tuple(ms.Tensor(m) for m in (tile_in, weight, at, a_stack))
 
 
 class _WinogradConv(nn.Cell):
-    """The stride-1 conv (zero padding ``padding``, no bias) of ``x`` by ``weight`` computed by Winograd's algorithm,
-    with its own backward pass.
+    """The stride-1 conv (zero padding ``padding``, no bias) of ``x`` by ``weight`` computed by Winograd's algorithm;
+    :meth:`gradients` is its backward pass for :class:`_WinogradBackward`.
 
     Forward: the weights are transformed to ``u`` (``points`` matrices of out x in: 36 x 1024 x 1024, 151 MB, for
     pix2pixHD's residual convs), the input tiles to ``v``, and ``u[p] @ v[p]`` per point is transformed back. Under
     autodiff the product's backward saves ``u`` from the forward to the backward pass, i.e. 18 x 151 MB for
-    pix2pixHD's generator: 2.6 of the 3.8 GB its step's memory pool peaked at. The backward pass here
-    (:meth:`gradients`, attached by :class:`_WinogradBackward`) saves only ``x`` and ``weight`` and recomputes the
-    transforms once ``dout`` exists. Input gradient: the conv of ``dout`` (zero padding ``kernel - 1 - padding``)
-    with the rotated kernel, in and out swapped, again by Winograd (the swap is a GEMM reading ``u`` transposed).
-    Weight gradient: ``du[p] = dm[p] @ v[p]^T`` with ``dm`` the output gradient taken to the Winograd domain by the
-    output transform's adjoint (a stride-``tile`` conv), then the weight transform's adjoint. The input gradient as
-    the input transform's adjoint of ``u[p]^T @ dm[p]`` instead (autodiff's form) held 0.9 GB more outside the pool
-    in a pix2pixHD step: MindSpore's CPU kernel for it, a conv's input gradient with the channel planes as the batch,
-    keeps a buffer for the life of the graph.
+    pix2pixHD's generator: 2.6 of the 3.8 GB its step's memory pool peaked at. :meth:`gradients` needs only ``x``
+    and ``weight``: it recomputes ``u`` and ``v`` and otherwise computes what autodiff does (``dm``, the output
+    gradient taken through the output transform's adjoint; the input gradient, ``u[p]^T @ dm[p]`` through the input
+    transform's adjoint; the weight gradient, ``dm[p] @ v[p]^T`` through the weight transform's adjoint).
     """
 
     def __init__(self, out_channels, kernel, padding):
@@ -243,8 +236,11 @@ class _WinogradConv(nn.Cell):
         self.matmul_tn = ops.MatMul(transpose_a=True)
         self.bmm_tn = ops.BatchMatMul(transpose_a=True)
         self.bmm_nt = ops.BatchMatMul(transpose_b=True)
-        # for an input gradient with no Winograd form (too few tiles, or padding > kernel - 1)
-        self.input_grad = ops.Conv2DBackpropInput(out_channels, kernel, pad_mode="pad", pad=padding)
+        # the input transform's adjoint (its conv's input gradient), per tile
+        self.input_adjoint_a, self.input_adjoint_b = (
+            ops.Conv2DBackpropInput((t + kernel - 1) ** 2, t + kernel - 1, pad_mode="pad", pad=padding, stride=t)
+            for t in (self.tiles + self.tiles)[:2]
+        )
 
     def _transforms(self, tile):
         return self.transforms_a if tile == self.tiles[0] else self.transforms_b
@@ -257,11 +253,34 @@ class _WinogradConv(nn.Cell):
         # once x exists: the transform depends on the weight only, and the scheduler could otherwise run every
         # layer's at the start of the graph and keep them all until their layer runs
         u = self._weight_transform(ops.depend(weight, x), transforms[1])
-        return self._conv(x, u, False, p, h, w, tile, transforms)
+        return self._conv(x, u, p, h, w, tile, transforms)
+
+    def recomputes(self, n, h, w, tile, out_channels):
+        """Whether the backward pass recomputes the transforms (:class:`_WinogradBackward`) rather than autodiff
+        keeping them: where ``u`` (points x out x in) is larger than ``v`` (points x in x the tiles of the ``n``
+        samples), i.e. more output channels than tiles: pix2pixHD's 1024-channel blocks at 256x512 (32 tiles) and
+        its VGG loss's 512-channel layers at 1/16 and 1/8 of the image recompute; its D's and VGG's large maps, and
+        CycleGAN's 256-channel blocks at 64x64 (256 tiles), keep autodiff's backward, since recomputing ``v`` of a
+        large map costs time and saves little. pix2pixHD 256x512 peak (2026-12-05): recomputing in every Winograd
+        layer 7.64 GB, only where ``u`` is larger 7.45-7.51 GB."""
+        return out_channels > n * (_round_up(h, tile) // tile) * (_round_up(w, tile) // tile)
 
     def gradients(self, x, weight, dout):
         """The gradients of the conv with respect to ``x`` and ``weight`` for the output gradient ``dout``."""
-        return self._input_gradient(x, weight, dout), self._weight_gradient(x, weight, dout)
+        k, c, r, p = weight.shape[0], weight.shape[1], self.kernel, self.padding
+        h, w = dout.shape[2], dout.shape[3]
+        tile = winograd_tile(1, h, w, r)
+        transforms = self._transforms(tile)
+        input_adjoint = self.input_adjoint_a if tile == self.tiles[0] else self.input_adjoint_b
+        u = self._weight_transform(weight, transforms[1])
+        dms = [self._output_adjoint(d, tile, transforms[2], transforms[3]) for d in self._samples(dout)]
+        # input gradient: dv[p] = u[p]^T @ dm[p] (the GEMM reads u transposed), then the input transform's adjoint
+        dxs = [self._input_adjoint(self.bmm_tn(u, dm), x.shape, h, w, tile, transforms[0], input_adjoint) for dm in dms]
+        # weight gradient: du[p] = dm[p] @ v[p]^T over all samples' tiles, then the weight transform's adjoint
+        v = ops.cat([self._input_transform(s, p, h, w, tile, transforms[0]) for s in self._samples(x)], 2)
+        du = self.bmm_nt(ops.cat(dms, 2) if len(dms) > 1 else dms[0], v)  # (points, k, c)
+        dweight = self.matmul_tn(du.reshape(du.shape[0], k * c), transforms[1]).reshape(k, c, r, r)
+        return dxs[0] if len(dxs) == 1 else ops.cat(dxs), dweight
 
     def _weight_transform(self, weight, transform):
         """G g G^T, straight into the (points, k, c) layout: the GEMM reads the weight transposed (an explicit
@@ -269,42 +288,35 @@ class _WinogradConv(nn.Cell):
         k, c, r = weight.shape[0], weight.shape[1], self.kernel
         return self.matmul_nt(transform, weight.reshape(k * c, r * r)).reshape(transform.shape[0], k, c)
 
-    def _input_gradient(self, x, weight, dout):
-        r, p = self.kernel, self.padding
-        h, w = x.shape[2], x.shape[3]
-        tile = winograd_tile(1, h, w, r)
-        if p > r - 1 or not tile:
-            return self.input_grad(dout, weight, x.shape)
-        transforms = self._transforms(tile)
-        u = self._weight_transform(weight, transforms[2])  # of the rotated kernel, (points, k, c)
-        return self._conv(dout, u, True, r - 1 - p, h, w, tile, transforms)
-
-    def _weight_gradient(self, x, weight, dout):
-        k, c, r = weight.shape[0], weight.shape[1], self.kernel
-        h, w = dout.shape[2], dout.shape[3]
-        tile = winograd_tile(1, h, w, r)
-        transforms = self._transforms(tile)
-        xs, ds = self._samples(x), self._samples(dout)
-        # all samples' tiles as the GEMMs' columns
-        v = ops.cat([self._input_transform(s, self.padding, h, w, tile, transforms[0]) for s in xs], 2)
-        dm = ops.cat([self._output_adjoint(s, tile, transforms[5]) for s in ds], 2)
-        du = self.bmm_nt(dm, v)  # (points, k, c)
-        return self.matmul_tn(du.reshape(du.shape[0], k * c), transforms[1]).reshape(k, c, r, r)
+    @staticmethod
+    def _input_adjoint(dv, x_shape, h, w, t, tile_in, input_adjoint):
+        """The adjoint of :meth:`_input_transform` for one sample: (points, c, tiles) -> (1, c, H, W), as the
+        stride-``t`` conv's input gradient with the channel planes as the batch (layout by split + concat)."""
+        points, c, tiles = dv.shape
+        full_h, full_w = _round_up(h, t), _round_up(w, t)
+        dv = ops.cat([q.reshape(c, 1, tiles) for q in ops.split(dv, 1, 0)], 1).reshape(c, points, full_h // t, -1)
+        eh, ew = x_shape[2] + full_h - h, x_shape[3] + full_w - w  # the input with the whole tiles' zero rows
+        dx = input_adjoint(dv, tile_in, (c, 1, eh, ew)).reshape(1, c, eh, ew)
+        if full_h != h:
+            dx = ops.narrow(dx, 2, 0, x_shape[2])
+        if full_w != w:
+            dx = ops.narrow(dx, 3, 0, x_shape[3])
+        return dx
 
     @staticmethod
     def _samples(x):
         return ops.split(x, 1, 0) if x.shape[0] > 1 else (x,)
 
-    def _conv(self, x, u, transpose_u, padding, h, w, tile, transforms):
-        """The conv of every sample of ``x`` with the transformed weights ``u`` (points, out, in), or (points, in,
-        out) read transposed. One sample at a time: a sample's tiles are the GEMMs' columns without a transpose."""
-        ys = [self._sample(s, u, transpose_u, padding, h, w, tile, transforms) for s in self._samples(x)]
+    def _conv(self, x, u, padding, h, w, tile, transforms):
+        """The conv of every sample of ``x`` with the transformed weights ``u`` (points, out, in). One sample at a
+        time: a sample's tiles are the GEMMs' columns without a transpose."""
+        ys = [self._sample(s, u, padding, h, w, tile, transforms) for s in self._samples(x)]
         return ys[0] if len(ys) == 1 else ops.cat(ys)
 
-    def _sample(self, x, u, transpose_u, padding, h, w, tile, transforms):
+    def _sample(self, x, u, padding, h, w, tile, transforms):
         v = self._input_transform(x, padding, h, w, tile, transforms[0])
-        m = self.bmm_tn(u, v) if transpose_u else ops.bmm(u, v)  # (points, k, tiles): one GEMM per point
-        return self._output_transform(m, h, w, tile, transforms[3], transforms[4])
+        m = ops.bmm(u, v)  # (points, k, tiles): one GEMM per point
+        return self._output_transform(m, h, w, tile, transforms[2], transforms[3])
 
     @staticmethod
     def _input_transform(x, padding, h, w, t, tile_in):
@@ -325,20 +337,20 @@ class _WinogradConv(nn.Cell):
         tiles = (full_h // t) * (full_w // t)
         return ops.cat(ops.split(v.reshape(c, points, tiles), 1, 1), 0).reshape(points, c, tiles)
 
-    @staticmethod
-    def _output_adjoint(dy, t, out_adjoint):
+    def _output_adjoint(self, dy, t, at, a_stack):
         """A dY A^T of every output tile of one sample's gradient (1 x k x h x w), as (points, k, tiles): the
-        adjoint of :meth:`_output_transform`, as a stride-``t`` conv."""
+        adjoint of :meth:`_output_transform`, step by step in reverse (the GEMMs autodiff would run)."""
         _, k, h, w = dy.shape
         full_h, full_w = _round_up(h, t), _round_up(w, t)
         if full_h != h:
             dy = ops.cat((dy, ops.zeros((1, k, full_h - h, w), dy.dtype)), 2)
         if full_w != w:
             dy = ops.cat((dy, ops.zeros((1, k, full_h, full_w - w), dy.dtype)), 3)
-        points = out_adjoint.shape[0]
-        dm = ops.conv2d(dy.reshape(k, 1, full_h, full_w), out_adjoint, stride=t)
-        tiles = (full_h // t) * (full_w // t)
-        return ops.cat(ops.split(dm.reshape(k, points, tiles), 1, 1), 0).reshape(points, k, tiles)
+        th, tw = full_h // t, full_w // t
+        a = at.shape[1]
+        dz = ops.cat([q.reshape(1, k * th, tw * t) for q in ops.split(dy.reshape(k * th, t, tw * t), 1, 1)], 0)
+        dz = self.matmul_tn(at, dz.reshape(t, k * th * tw * t)).reshape(a, k * th * tw, t)
+        return self.bmm_nt(a_stack, dz).reshape(a * a, k, th * tw)
 
     def _output_transform(self, m, h, w, t, at, a_stack):
         """A^T m A into the plane layout (1, k, h, w), one axis at a time and without a transpose: the columns (b ->
@@ -406,9 +418,12 @@ class FastConv2d(nn.Conv2d):
             if self.fast_algorithm == "winograd":
                 r = self.winograd.kernel
                 h, w = x.shape[2] + 2 * self.zero_padding - r + 1, x.shape[3] + 2 * self.zero_padding - r + 1
-                if winograd_tile(1, h, w, r):  # (the samples are transformed one at a time)
+                tile = winograd_tile(1, h, w, r)  # (the samples are transformed one at a time)
+                if tile and self.winograd.recomputes(x.shape[0], h, w, tile, self.out_channels):
                     y = self.winograd(ops.stop_gradient(x), ops.stop_gradient(self.weight))
                     return self._add_bias(self.winograd_backward(x, self.weight, y))
+                if tile:
+                    return self._add_bias(self.winograd(x, self.weight))
             elif self.fast_algorithm == "swap":
                 return self._add_bias(self.swapped(x, self.weight))
             else:
