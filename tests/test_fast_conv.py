@@ -79,14 +79,23 @@ def test_winograd_conv_matches_the_direct_conv_forward_and_backward(kernel, padd
         (8, 40, 4, 2, (7, 15), 1),  # F(2x2, 4x4), its input gradient over partial tiles
     ],
 )
-def test_winograd_conv_with_its_own_backward_pass_matches_the_direct_conv(in_ch, out_ch, kernel, padding, size, batch):
-    """More output channels than tiles: the backward pass recomputes the transformed weights (_WinogradBackward)."""
+def test_winograd_conv_with_its_own_backward_pass_matches_the_direct_conv(
+    in_ch, out_ch, kernel, padding, size, batch, monkeypatch
+):
+    """More output channels than tiles: the backward pass recomputes the transformed weights (_WinogradBackward).
+    The channel floor (1024 by default) is lowered so that small layers take that path."""
+    import src.common.fast_conv as fast_conv
+
+    monkeypatch.setattr(fast_conv, "RECOMPUTE_MIN_CHANNELS", 1)
     fast = _compare(in_ch, out_ch, kernel, padding, size, batch=batch)
     assert fast.fast_algorithm == "winograd"
     h, w = (size, size) if isinstance(size, int) else size
     out_h, out_w = h + 2 * padding - kernel + 1, w + 2 * padding - kernel + 1
     tile = winograd_tile(1, out_h, out_w, kernel)
     assert tile and fast.winograd.recomputes(batch, out_h, out_w, tile, out_ch)
+    monkeypatch.setattr(fast_conv, "RECOMPUTE_MIN_CHANNELS", 1024)
+    assert not fast.winograd.recomputes(batch, out_h, out_w, tile, out_ch)
+    assert fast.winograd.recomputes(1, 16, 32, 4, 1024)  # pix2pixHD's residual convs at 256x512
 
 
 @pytest.mark.parametrize("in_ch, out_ch, size, batch", [(3, 8, 14, 2), (6, 16, 12, 1)])

@@ -101,6 +101,7 @@ def toom_cook(tile, kernel, points):
 # per tile instead of 64) from Toom-Cook at 0, 1, -1 (, 2).
 _TRANSFORMS = {(4, 3): (_AT, _G, _BT), (2, 3): toom_cook(2, 3, (0, 1, -1)), (2, 4): toom_cook(2, 4, (0, 1, -1, 2))}
 WINOGRAD_TILES = {3: (4, 2), 4: (2,)}  # kernel size -> output tiles, preferred first
+RECOMPUTE_MIN_CHANNELS = 1024  # see _WinogradConv.recomputes
 MIN_WINOGRAD_TILES = 32  # fewer tiles than this (per GEMM) and the GEMMs are too narrow to pay
 
 
@@ -257,13 +258,14 @@ class _WinogradConv(nn.Cell):
 
     def recomputes(self, n, h, w, tile, out_channels):
         """Whether the backward pass recomputes the transforms (:class:`_WinogradBackward`) rather than autodiff
-        keeping them: where ``u`` (points x out x in) is larger than ``v`` (points x in x the tiles of the ``n``
-        samples), i.e. more output channels than tiles: pix2pixHD's 1024-channel blocks at 256x512 (32 tiles) and
-        its VGG loss's 512-channel layers at 1/16 and 1/8 of the image recompute; its D's and VGG's large maps, and
-        CycleGAN's 256-channel blocks at 64x64 (256 tiles), keep autodiff's backward, since recomputing ``v`` of a
-        large map costs time and saves little. pix2pixHD 256x512 peak (2026-12-05): recomputing in every Winograd
-        layer 7.64 GB, only where ``u`` is larger 7.45-7.51 GB."""
-        return out_channels > n * (_round_up(h, tile) // tile) * (_round_up(w, tile) // tile)
+        keeping them: for 1024 or more output channels where ``u`` (points x out x in) is larger than ``v`` (points x
+        in x the tiles of the ``n`` samples), i.e. pix2pixHD's 1024-channel residual blocks (151 MB of ``u`` each at
+        256x512). Its VGG loss's 512-channel layers, its D's and VGG's large maps, and CycleGAN's 256-channel blocks
+        keep autodiff's backward. pix2pixHD 256x512 peak and step (2026-12-05, idle, same sitting): recomputing in
+        every Winograd layer 7.64 GB; where ``u`` is larger than ``v`` (VGG's 512-channel layers too) 7.44 GB, 5.92 s;
+        in the 1024-channel layers only 7.14 GB, 5.97 s; autodiff everywhere 9.65 GB, 5.43 s."""
+        tiles = n * (_round_up(h, tile) // tile) * (_round_up(w, tile) // tile)
+        return out_channels >= RECOMPUTE_MIN_CHANNELS and out_channels > tiles
 
     def gradients(self, x, weight, dout):
         """The gradients of the conv with respect to ``x`` and ``weight`` for the output gradient ``dout``."""
