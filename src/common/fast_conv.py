@@ -148,6 +148,39 @@ def _round_up(size, tile):
     return -(-size // tile) * tile
 
 
+def zero_extend(x, height, width):
+    """``x`` (1, c, h, w) with zero rows and columns appended up to ``height`` x ``width`` (``ops.conv2d`` pads
+    symmetrically only)."""
+    _, c, h, w = x.shape
+    if height > h:
+        x = ops.cat((x, ops.zeros((1, c, height - h, w), x.dtype)), 2)
+    if width > w:
+        x = ops.cat((x, ops.zeros((1, c, x.shape[2], width - w), x.dtype)), 3)
+    return x
+
+
+def points_first(v, c, points, tiles):
+    """A transformed input (c, points, tiles) -> (points, c, tiles) by split + concat. In a MindSpore 2.8 CPU jit graph
+    every Transpose kernel keeps about twice its output outside the memory pool for the life of the graph (measured),
+    and split + concat is no slower: four 64-channel layers at 128x256, forward + backward, grew the process peak by
+    432 instead of 737 MB, in the same time."""
+    return ops.cat(ops.split(v.reshape(c, points, tiles), 1, 1), 0).reshape(points, c, tiles)
+
+
+def output_planes(m, at, a_stack, th, tw):
+    """``A^T m A`` of the point products ``m`` (a*a, k, th*tw) into the plane layout (1, k, th*t, tw*t), for the 1-D
+    output transform ``at`` (t, a) and ``a_stack`` (its transpose stacked a times), one axis at a time and without a
+    transpose: the columns (b -> j) per row point a, with the GEMM reading m transposed: (a, k*th*tw, j); the rows
+    (a -> i) as one GEMM: (i, k*th, tw*j); i moved behind th by split + concat. Two 64-channel layers at 256x512 grew
+    the process peak by 473 instead of 847 MB this way, in the same time (a transposed conv with the channels as the
+    batch held twice as much memory as the transpose, and DepthToSpace or stacks of the tile columns were slower)."""
+    t, a = at.shape
+    k = m.shape[1]
+    z = ops.BatchMatMul(transpose_a=True)(m.reshape(a, a, k * th * tw), a_stack)
+    z = ops.matmul(at, z.reshape(a, k * th * tw * t)).reshape(t, k * th, tw * t)
+    return ops.cat([q.reshape(k * th, 1, tw * t) for q in ops.split(z, 1, 0)], 1).reshape(1, k, th * t, tw * t)
+
+
 def winograd_tile(n, h, w, kernel=3):
     """The output tile of the Winograd conv for an ``n x ? x h x w`` output (4 or 2 for a 3x3 kernel, 2 for 4x4), or
     0 for the direct conv. The output is computed in whole tiles, rounded up (extra zero padding at the bottom and
@@ -322,22 +355,12 @@ class _WinogradConv(nn.Cell):
 
     @staticmethod
     def _input_transform(x, padding, h, w, t, tile_in):
-        """B^T d B of every tile of one sample (1 x c x H x W) for an h x w output, as (points, c, tiles).
-
-        In a MindSpore 2.8 CPU jit graph every Transpose kernel keeps about twice its output outside the memory pool
-        for the life of the graph (measured), so the transformed input goes points-first by split + concat (no
-        slower than the transpose): four 64-channel layers at 128x256, forward + backward, grew the process peak by
-        432 instead of 737 MB, in the same time."""
-        _, c, _, wp = x.shape
-        points = tile_in.shape[0]
+        """B^T d B of every tile of one sample (1 x c x H x W) for an h x w output, as (points, c, tiles)."""
+        c = x.shape[1]
         full_h, full_w = _round_up(h, t), _round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
-        if full_h != h:  # (ops.conv2d pads symmetrically only)
-            x = ops.cat((x, ops.zeros((1, c, full_h - h, wp), x.dtype)), 2)
-        if full_w != w:
-            x = ops.cat((x, ops.zeros((1, c, x.shape[2], full_w - w), x.dtype)), 3)
+        x = zero_extend(x, x.shape[2] + full_h - h, x.shape[3] + full_w - w)
         v = ops.conv2d(x.reshape(c, 1, x.shape[2], x.shape[3]), tile_in, stride=t, pad_mode="pad", padding=padding)
-        tiles = (full_h // t) * (full_w // t)
-        return ops.cat(ops.split(v.reshape(c, points, tiles), 1, 1), 0).reshape(points, c, tiles)
+        return points_first(v, c, tile_in.shape[0], (full_h // t) * (full_w // t))
 
     def _output_adjoint(self, dy, t, at, a_stack):
         """A dY A^T of every output tile of one sample's gradient (1 x k x h x w), as (points, k, tiles): the
@@ -355,21 +378,11 @@ class _WinogradConv(nn.Cell):
         return self.bmm_nt(a_stack, dz).reshape(a * a, k, th * tw)
 
     def _output_transform(self, m, h, w, t, at, a_stack):
-        """A^T m A into the plane layout (1, k, h, w), one axis at a time and without a transpose: the columns (b ->
-        j) per row point a, with the GEMM reading m transposed: (a, k*th*tw, j); the rows (a -> i) as one GEMM: (i,
-        k*th, tw*j); i moved behind th by split + concat. Two 64-channel layers at 256x512 grew the process peak by
-        473 instead of 847 MB this way, in the same time (a transposed conv with the channels as the batch held
-        twice as much memory as the transpose, and DepthToSpace or stacks of the tile columns were slower)."""
-        k = m.shape[1]
-        full_h, full_w = _round_up(h, t), _round_up(w, t)
-        th, tw = full_h // t, full_w // t
-        a = at.shape[1]
-        z = self.bmm_tn(m.reshape(a, a, k * th * tw), a_stack)
-        z = ops.matmul(at, z.reshape(a, k * th * tw * t)).reshape(t, k * th, tw * t)
-        y = ops.cat([q.reshape(k * th, 1, tw * t) for q in ops.split(z, 1, 0)], 1).reshape(1, k, full_h, full_w)
-        if full_h != h:
+        """A^T m A into the plane layout (1, k, h, w) (:func:`output_planes`), cropped to h x w."""
+        y = output_planes(m, at, a_stack, _round_up(h, t) // t, _round_up(w, t) // t)
+        if y.shape[2] != h:
             y = ops.narrow(y, 2, 0, h)
-        if full_w != w:
+        if y.shape[3] != w:
             y = ops.narrow(y, 3, 0, w)
         return y
 

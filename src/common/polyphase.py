@@ -28,7 +28,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from src.common.fast_conv import toom_cook
+from src.common.fast_conv import output_planes, points_first, toom_cook, zero_extend
 
 # output tile -> F(tile, 2) 1-D transforms (A^T, G, B^T)
 _F2 = {2: toom_cook(2, 2, (0, 1)), 4: toom_cook(4, 2, (0, 1, -1, 2))}
@@ -117,32 +117,6 @@ class PolyphaseTransforms:
         self.a_stack = ms.Tensor(np.ascontiguousarray(np.broadcast_to(at.T, (at.shape[1],) + at.T.shape), np.float32))
 
 
-def _output_transform(m, tf, k, th, tw):
-    """``A^T m A`` of the (n*n, k, th*tw) point products ``m`` into the (1, k, th*t', tw*t') plane layout, one axis at
-    a time with two GEMMs and a split + concat (no Transpose kernel, which would keep about twice its output for the
-    life of a jit graph)."""
-    t, n = tf.at.shape
-    tiles = th * tw
-    z = ops.BatchMatMul(transpose_a=True)(m.reshape(n, n, k * tiles), tf.a_stack)  # (n, k*tiles, t): columns
-    z = ops.matmul(tf.at, z.reshape(n, k * tiles * t)).reshape(t, k * th, tw * t)  # rows
-    return ops.cat([q.reshape(k * th, 1, tw * t) for q in ops.split(z, 1, 0)], 1).reshape(1, k, th * t, tw * t)
-
-
-def _points_first(v, c, n, tiles):
-    """(c, n, tiles) -> (n, c, tiles) by split + concat."""
-    return ops.cat(ops.split(v.reshape(c, n, tiles), 1, 1), 0).reshape(n, c, tiles)
-
-
-def _zero_extend(x, height, width):
-    """``x`` (1, c, h, w) with zero rows and columns appended up to ``height`` x ``width`` (at least h x w)."""
-    _, c, h, w = x.shape
-    if height > h:
-        x = ops.cat((x, ops.zeros((1, c, height - h, w), x.dtype)), 2)
-    if width > w:
-        x = ops.cat((x, ops.zeros((1, c, x.shape[2], width - w), x.dtype)), 3)
-    return x
-
-
 def _per_sample(fn, x):
     """``fn`` over the samples of ``x``: one sample's tiles are the GEMMs' columns without a transpose."""
     if x.shape[0] == 1:
@@ -163,13 +137,13 @@ def strided_conv(x, weight, tf, padding):
 
     def sample(xs):
         # whole tiles: the padded input must reach 2t * th + 2 rows (extra zeros at the bottom and right)
-        xs = _zero_extend(xs, 2 * t * th + 2 - 2 * padding, 2 * t * tw + 2 - 2 * padding)
+        xs = zero_extend(xs, 2 * t * th + 2 - 2 * padding, 2 * t * tw + 2 - 2 * padding)
         h, w = xs.shape[2], xs.shape[3]
         v = ops.conv2d(xs.reshape(c, 1, h, w), tf.tile_in, stride=2 * t, pad_mode="pad", padding=padding)
         vh, vw = v.shape[2], v.shape[3]  # th, tw (more where the symmetric padding added whole tiles)
-        v = _points_first(v, c, 4 * a * a, vh * vw).reshape(a * a, 4 * c, vh * vw)
+        v = points_first(v, c, 4 * a * a, vh * vw).reshape(a * a, 4 * c, vh * vw)
         m = ops.BatchMatMul(transpose_a=True)(u, v)  # (a*a, k, tiles)
-        y = _output_transform(m, tf, k, vh, vw)
+        y = output_planes(m, tf.at, tf.a_stack, vh, vw)
         return _crop(y, oh, ow)
 
     return _per_sample(sample, x)
@@ -185,11 +159,11 @@ def transposed_conv(x, weight, tf):
     u = ops.MatMul(transpose_b=True)(tf.weight, weight.reshape(c * k, kernel * kernel)).reshape(n * n, c, k)
 
     def sample(xs):
-        xs = _zero_extend(xs, t * th, t * tw)
+        xs = zero_extend(xs, t * th, t * tw)
         v = ops.conv2d(xs.reshape(c, 1, t * th, t * tw), tf.tile_in, stride=t, pad_mode="pad", padding=1)
-        v = _points_first(v, c, n * n, th * tw)
+        v = points_first(v, c, n * n, th * tw)
         m = ops.BatchMatMul(transpose_a=True)(u, v)  # (n*n, k, tiles)
-        return _crop(_output_transform(m, tf, k, th, tw), oh, ow)
+        return _crop(output_planes(m, tf.at, tf.a_stack, th, tw), oh, ow)
 
     return _per_sample(sample, x)
 
