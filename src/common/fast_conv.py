@@ -144,7 +144,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, stride, padding):
     return "direct"
 
 
-def _round_up(size, tile):
+def round_up(size, tile):
     return -(-size // tile) * tile
 
 
@@ -157,6 +157,21 @@ def zero_extend(x, height, width):
     if width > w:
         x = ops.cat((x, ops.zeros((1, c, x.shape[2], width - w), x.dtype)), 3)
     return x
+
+
+def crop(y, height, width):
+    """``y`` (n, k, h, w) cut to its first ``height`` rows and ``width`` columns (the whole-tile outputs' extra)."""
+    if y.shape[2] != height:
+        y = ops.narrow(y, 2, 0, height)
+    if y.shape[3] != width:
+        y = ops.narrow(y, 3, 0, width)
+    return y
+
+
+def samples(x):
+    """The samples of a batch as a tuple of (1, ...) tensors: the Winograd convs transform one sample at a time, so
+    that a sample's tiles are the GEMMs' columns without a transpose."""
+    return ops.split(x, 1, 0) if x.shape[0] > 1 else (x,)
 
 
 def points_first(v, c, points, tiles):
@@ -192,7 +207,7 @@ def winograd_tile(n, h, w, kernel=3):
     F(2x2) with 32 tiles 48 ms; 16x32 output: direct 190, F(4x4) 86, F(2x2) 109 ms). The time saved and the
     transforms' cost both grow with in x out, so the channel counts do not enter."""
     for tile in WINOGRAD_TILES[kernel]:
-        hh, ww = _round_up(h, tile), _round_up(w, tile)
+        hh, ww = round_up(h, tile), round_up(w, tile)
         if hh * ww * 5 <= h * w * 6 and n * (hh // tile) * (ww // tile) >= MIN_WINOGRAD_TILES:
             return tile
     return 0
@@ -297,7 +312,7 @@ class _WinogradConv(nn.Cell):
         keep autodiff's backward. pix2pixHD 256x512 peak and step (2026-12-05, idle, same sitting): recomputing in
         every Winograd layer 7.64 GB; where ``u`` is larger than ``v`` (VGG's 512-channel layers too) 7.44 GB, 5.92 s;
         in the 1024-channel layers only 7.14 GB, 5.97 s; autodiff everywhere 9.65 GB, 5.43 s."""
-        tiles = n * (_round_up(h, tile) // tile) * (_round_up(w, tile) // tile)
+        tiles = n * (round_up(h, tile) // tile) * (round_up(w, tile) // tile)
         return out_channels >= RECOMPUTE_MIN_CHANNELS and out_channels > tiles
 
     def gradients(self, x, weight, dout):
@@ -308,11 +323,11 @@ class _WinogradConv(nn.Cell):
         transforms = self._transforms(tile)
         input_adjoint = self.input_adjoint_a if tile == self.tiles[0] else self.input_adjoint_b
         u = self._weight_transform(weight, transforms[1])
-        dms = [self._output_adjoint(d, tile, transforms[2], transforms[3]) for d in self._samples(dout)]
+        dms = [self._output_adjoint(d, tile, transforms[2], transforms[3]) for d in samples(dout)]
         # input gradient: dv[p] = u[p]^T @ dm[p] (the GEMM reads u transposed), then the input transform's adjoint
         dxs = [self._input_adjoint(self.bmm_tn(u, dm), x.shape, h, w, tile, transforms[0], input_adjoint) for dm in dms]
         # weight gradient: du[p] = dm[p] @ v[p]^T over all samples' tiles, then the weight transform's adjoint
-        v = ops.cat([self._input_transform(s, p, h, w, tile, transforms[0]) for s in self._samples(x)], 2)
+        v = ops.cat([self._input_transform(s, p, h, w, tile, transforms[0]) for s in samples(x)], 2)
         du = self.bmm_nt(ops.cat(dms, 2) if len(dms) > 1 else dms[0], v)  # (points, k, c)
         dweight = self.matmul_tn(du.reshape(du.shape[0], k * c), transforms[1]).reshape(k, c, r, r)
         return dxs[0] if len(dxs) == 1 else ops.cat(dxs), dweight
@@ -328,24 +343,16 @@ class _WinogradConv(nn.Cell):
         """The adjoint of :meth:`_input_transform` for one sample: (points, c, tiles) -> (1, c, H, W), as the
         stride-``t`` conv's input gradient with the channel planes as the batch (layout by split + concat)."""
         points, c, tiles = dv.shape
-        full_h, full_w = _round_up(h, t), _round_up(w, t)
+        full_h, full_w = round_up(h, t), round_up(w, t)
         dv = ops.cat([q.reshape(c, 1, tiles) for q in ops.split(dv, 1, 0)], 1).reshape(c, points, full_h // t, -1)
         eh, ew = x_shape[2] + full_h - h, x_shape[3] + full_w - w  # the input with the whole tiles' zero rows
         dx = input_adjoint(dv, tile_in, (c, 1, eh, ew)).reshape(1, c, eh, ew)
-        if full_h != h:
-            dx = ops.narrow(dx, 2, 0, x_shape[2])
-        if full_w != w:
-            dx = ops.narrow(dx, 3, 0, x_shape[3])
-        return dx
-
-    @staticmethod
-    def _samples(x):
-        return ops.split(x, 1, 0) if x.shape[0] > 1 else (x,)
+        return crop(dx, x_shape[2], x_shape[3])
 
     def _conv(self, x, u, padding, h, w, tile, transforms):
         """The conv of every sample of ``x`` with the transformed weights ``u`` (points, out, in). One sample at a
         time: a sample's tiles are the GEMMs' columns without a transpose."""
-        ys = [self._sample(s, u, padding, h, w, tile, transforms) for s in self._samples(x)]
+        ys = [self._sample(s, u, padding, h, w, tile, transforms) for s in samples(x)]
         return ys[0] if len(ys) == 1 else ops.cat(ys)
 
     def _sample(self, x, u, padding, h, w, tile, transforms):
@@ -357,7 +364,7 @@ class _WinogradConv(nn.Cell):
     def _input_transform(x, padding, h, w, t, tile_in):
         """B^T d B of every tile of one sample (1 x c x H x W) for an h x w output, as (points, c, tiles)."""
         c = x.shape[1]
-        full_h, full_w = _round_up(h, t), _round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
+        full_h, full_w = round_up(h, t), round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
         x = zero_extend(x, x.shape[2] + full_h - h, x.shape[3] + full_w - w)
         v = ops.conv2d(x.reshape(c, 1, x.shape[2], x.shape[3]), tile_in, stride=t, pad_mode="pad", padding=padding)
         return points_first(v, c, tile_in.shape[0], (full_h // t) * (full_w // t))
@@ -366,7 +373,7 @@ class _WinogradConv(nn.Cell):
         """A dY A^T of every output tile of one sample's gradient (1 x k x h x w), as (points, k, tiles): the
         adjoint of :meth:`_output_transform`, step by step in reverse (the GEMMs autodiff would run)."""
         _, k, h, w = dy.shape
-        full_h, full_w = _round_up(h, t), _round_up(w, t)
+        full_h, full_w = round_up(h, t), round_up(w, t)
         if full_h != h:
             dy = ops.cat((dy, ops.zeros((1, k, full_h - h, w), dy.dtype)), 2)
         if full_w != w:
@@ -379,12 +386,7 @@ class _WinogradConv(nn.Cell):
 
     def _output_transform(self, m, h, w, t, at, a_stack):
         """A^T m A into the plane layout (1, k, h, w) (:func:`output_planes`), cropped to h x w."""
-        y = output_planes(m, at, a_stack, _round_up(h, t) // t, _round_up(w, t) // t)
-        if y.shape[2] != h:
-            y = ops.narrow(y, 2, 0, h)
-        if y.shape[3] != w:
-            y = ops.narrow(y, 3, 0, w)
-        return y
+        return crop(output_planes(m, at, a_stack, round_up(h, t) // t, round_up(w, t) // t), h, w)
 
 
 class _WinogradBackward(nn.Cell):

@@ -28,7 +28,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from src.common.fast_conv import output_planes, points_first, toom_cook, zero_extend
+from src.common.fast_conv import crop, output_planes, points_first, round_up, samples, toom_cook, zero_extend
 
 # output tile -> F(tile, 2) 1-D transforms (A^T, G, B^T)
 _F2 = {2: toom_cook(2, 2, (0, 1)), 4: toom_cook(4, 2, (0, 1, -1, 2))}
@@ -36,10 +36,6 @@ POLYPHASE_TILES = (4, 2)  # preferred first
 MIN_CHANNELS = 32  # fewer input or output channels and the transforms cost more than the GEMMs save
 MIN_TRAIN_TILES = 64  # 4x4 tiles per sample from which forward + backward pays (see polyphase_tile)
 MIN_EVAL_TILES = 256  # the same for a forward alone (stride-2 convs only)
-
-
-def _round_up(size, tile):
-    return -(-size // tile) * tile
 
 
 def polyphase_tile(transposed, training, in_channels, out_channels, h, w):
@@ -57,7 +53,7 @@ def polyphase_tile(transposed, training, in_channels, out_channels, h, w):
         return 0
     min_tiles = MIN_TRAIN_TILES if training else MIN_EVAL_TILES
     for t in POLYPHASE_TILES:
-        hh, ww = _round_up(h, t), _round_up(w, t)
+        hh, ww = round_up(h, t), round_up(w, t)
         if hh * ww * 5 <= h * w * 6 and hh * ww >= min_tiles * 16:
             return t
     return 0
@@ -118,10 +114,9 @@ class PolyphaseTransforms:
 
 
 def _per_sample(fn, x):
-    """``fn`` over the samples of ``x``: one sample's tiles are the GEMMs' columns without a transpose."""
-    if x.shape[0] == 1:
-        return fn(x)
-    return ops.cat([fn(s) for s in ops.split(x, 1, 0)])
+    """``fn`` over the :func:`~src.common.fast_conv.samples` of ``x``, concatenated."""
+    ys = [fn(s) for s in samples(x)]
+    return ys[0] if len(ys) == 1 else ops.cat(ys)
 
 
 def strided_conv(x, weight, tf, padding):
@@ -144,7 +139,7 @@ def strided_conv(x, weight, tf, padding):
         v = points_first(v, c, 4 * a * a, vh * vw).reshape(a * a, 4 * c, vh * vw)
         m = ops.BatchMatMul(transpose_a=True)(u, v)  # (a*a, k, tiles)
         y = output_planes(m, tf.at, tf.a_stack, vh, vw)
-        return _crop(y, oh, ow)
+        return crop(y, oh, ow)
 
     return _per_sample(sample, x)
 
@@ -163,17 +158,9 @@ def transposed_conv(x, weight, tf):
         v = ops.conv2d(xs.reshape(c, 1, t * th, t * tw), tf.tile_in, stride=t, pad_mode="pad", padding=1)
         v = points_first(v, c, n * n, th * tw)
         m = ops.BatchMatMul(transpose_a=True)(u, v)  # (n*n, k, tiles)
-        return _crop(output_planes(m, tf.at, tf.a_stack, th, tw), oh, ow)
+        return crop(output_planes(m, tf.at, tf.a_stack, th, tw), oh, ow)
 
     return _per_sample(sample, x)
-
-
-def _crop(y, h, w):
-    if y.shape[2] != h:
-        y = ops.narrow(y, 2, 0, h)
-    if y.shape[3] != w:
-        y = ops.narrow(y, 3, 0, w)
-    return y
 
 
 class PolyphaseConv2d(nn.Conv2d):
