@@ -30,4 +30,5 @@ def test_one_benchmark_line_names_the_keys_it_was_given(tmp_path):
     fields = dict(kv.split("=", 1) for kv in line.split())
     assert fields["model"] == "pix2pix" and fields["image_size"] == "32"
     assert float(fields["train_ms_per_step"]) > 0 and int(fields["peak_rss_mb"]) > 0
+    assert 0 < int(fields["train_peak_rss_mb"]) <= int(fields["peak_rss_mb"])  # training's peak, then inference's
     assert fields["keys"] == "g_layers=5,ngf=4,ndf=4"

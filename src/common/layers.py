@@ -3,15 +3,18 @@
 from mindspore import nn, ops
 
 from src.common.fast_conv import FastConv2d
+from src.common.phase_conv import PhaseConv2d, PhaseConvTranspose2d
 from src.common.polyphase import PolyphaseConv2d, PolyphaseConvTranspose2d
 
 
 def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, has_bias=True):
     """A conv with PyTorch's defaults (MindSpore's are 'same' padding and no bias): zero padding ``padding`` on every
     side. An ``nn.Conv2d`` that uses a faster algorithm where one applies (``src.common.fast_conv``; stride-2 4x4
-    convs: ``src.common.polyphase``)."""
+    convs: ``src.common.polyphase``; stride-2 3x3 convs with padding 1: ``src.common.phase_conv``)."""
     if stride == 2 and kernel_size == 4:
         return PolyphaseConv2d(in_ch, out_ch, padding, has_bias)
+    if (stride, kernel_size, padding) == (2, 3, 1):
+        return PhaseConv2d(in_ch, out_ch, has_bias)
     return FastConv2d(in_ch, out_ch, kernel_size, stride, padding, has_bias)
 
 
@@ -24,12 +27,15 @@ def conv_transpose2d(in_ch, out_ch, kernel_size, stride=1, padding=0, has_bias=T
     MindSpore 2.8's own ``output_padding`` argument fills the extra row and column with zeros instead of the
     kernel's contributions (measured on the CPU), and cropping a 'valid' output with a slice costs more than the
     conv on the CPU, so neither is used. tests/test_conv_transpose.py checks this against the definition. The 4x4
-    stride-2 padding-1 layer uses a faster algorithm where one applies (``src.common.polyphase``).
+    stride-2 padding-1 layer uses a faster algorithm where one applies (``src.common.polyphase``); the 3x3 stride-2
+    padding-1 output-padding-1 layer runs no backward conv kernel (``src.common.phase_conv``).
     """
     if not 0 <= output_padding <= padding:
         raise ValueError(f"output_padding {output_padding} must be in [0, padding {padding}]")
     if (kernel_size, stride, padding, output_padding) == (4, 2, 1, 0):
         return PolyphaseConvTranspose2d(in_ch, out_ch, has_bias)  # the U-Net's up-convs
+    if (kernel_size, stride, padding, output_padding) == (3, 2, 1, 1):
+        return PhaseConvTranspose2d(in_ch, out_ch, has_bias)  # the ResNet generators' up-convs
     if padding:
         end = padding - output_padding
         pads = padding if end == padding else (padding, end, padding, end)

@@ -1,0 +1,101 @@
+"""The 3x3 stride-2 convs and transposed convs of src.common.phase_conv compute MindSpore's own convolutions,
+forward and backward, and switch back to them with set_conv_algorithm."""
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import nn
+
+import src.device  # noqa: F401
+from src.common import phase_conv
+from src.common.fast_conv import set_conv_algorithm
+from src.common.layers import conv2d, conv_transpose2d
+
+
+def _outputs_and_grads(layer, x, dy):
+    """Output and the gradients of sum(layer(x) * dy) with respect to x and the layer's parameters, in a jit graph."""
+    params = layer.trainable_params()
+
+    def loss(inp):
+        out = layer(inp)
+        return (out * dy).sum(), out
+
+    (_, out), (dx, dparams) = ms.jit(ms.value_and_grad(loss, 0, params, has_aux=True))(x)
+    return [out.asnumpy(), dx.asnumpy()] + [g.asnumpy() for g in dparams]
+
+
+def _assert_close(got, want, rtol=2e-5):
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g.shape == w.shape, i
+        assert np.abs(g - w).max() <= rtol * np.abs(w).max(), f"tensor {i}: max error {np.abs(g - w).max()}"
+
+
+def _copy_params(src, dst):
+    for a, b in zip(src.trainable_params(), dst.trainable_params()):
+        b.set_data(a.value())
+
+
+@pytest.mark.parametrize("batch, height, width, has_bias", [(1, 16, 16, True), (2, 13, 10, True), (2, 8, 11, False)])
+def test_strided_conv_matches_direct(batch, height, width, has_bias):
+    rng = np.random.default_rng(height * 100 + width)
+    fast = conv2d(5, 7, 3, 2, 1, has_bias=has_bias)
+    assert isinstance(fast, phase_conv.PhaseConv2d)
+    fast.set_train(True)  # the phase path runs in training; a forward alone is MindSpore's kernel
+    direct = nn.Conv2d(5, 7, 3, 2, pad_mode="pad", padding=1, has_bias=has_bias)
+    _copy_params(fast, direct)
+    x = ms.Tensor(rng.standard_normal((batch, 5, height, width)).astype(np.float32))
+    dy = ms.Tensor(rng.standard_normal((batch, 7, (height + 1) // 2, (width + 1) // 2)).astype(np.float32))
+    _assert_close(_outputs_and_grads(fast, x, dy), _outputs_and_grads(direct, x, dy))
+
+
+def _transposed_reference(x, weight, bias):
+    """PyTorch's ConvTranspose2d(3, stride 2, padding 1, output_padding 1) by its definition, in NumPy: every input
+    pixel scatters its weighted kernel into the (2H + 1) x (2W + 1) full output, of which rows and columns 1..2H are
+    kept."""
+    n, _, h, w = x.shape
+    k = weight.shape[1]
+    full = np.zeros((n, k, 2 * h + 2, 2 * w + 2), np.float64)
+    for i in range(h):
+        for j in range(w):
+            full[:, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] += np.einsum("nc,ckyx->nkyx", x[:, :, i, j], weight)
+    out = full[:, :, 1 : 2 * h + 1, 1 : 2 * w + 1]
+    return out + (0 if bias is None else bias[None, :, None, None])
+
+
+@pytest.mark.parametrize("batch, height, width, has_bias", [(1, 8, 8, True), (2, 5, 7, True), (2, 6, 3, False)])
+def test_transposed_conv_matches_direct_and_definition(batch, height, width, has_bias):
+    rng = np.random.default_rng(height * 10 + width)
+    fast = conv_transpose2d(6, 4, 3, 2, 1, has_bias=has_bias, output_padding=1)
+    assert isinstance(fast, phase_conv.PhaseConvTranspose2d)
+    fast.set_train(True)
+    direct = conv_transpose2d(6, 4, 3, 2, 1, has_bias=has_bias, output_padding=1)
+    set_conv_algorithm(direct, "direct")
+    assert not direct.use_fast
+    _copy_params(fast, direct)
+    x = ms.Tensor(rng.standard_normal((batch, 6, height, width)).astype(np.float32))
+    dy = ms.Tensor(rng.standard_normal((batch, 4, 2 * height, 2 * width)).astype(np.float32))
+    got = _outputs_and_grads(fast, x, dy)
+    _assert_close(got, _outputs_and_grads(direct, x, dy))
+    bias = fast.bias.asnumpy() if has_bias else None
+    want = _transposed_reference(x.asnumpy(), fast.weight.asnumpy(), bias)
+    assert np.abs(got[0] - want).max() <= 1e-5 * np.abs(want).max()
+    fast.set_train(False)  # inference: MindSpore's own kernel, the same function
+    assert np.abs(fast(x).asnumpy() - want).max() <= 1e-5 * np.abs(want).max()
+
+
+def test_interleave_places_the_phases():
+    p = [np.full((1, 2, 3, 4), v, np.float32) + np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4) for v in range(4)]
+    y = phase_conv.interleave(*[ms.Tensor(a) for a in p], ms.Tensor(np.eye(2, dtype=np.float32))).asnumpy()
+    assert y.shape == (1, 2, 6, 8)
+    for s in range(2):
+        for u in range(2):
+            np.testing.assert_array_equal(y[:, :, s::2, u::2], p[2 * s + u])
+
+
+def test_set_conv_algorithm_switches_phase_layers():
+    net = nn.SequentialCell([conv2d(4, 8, 3, 2, 1), conv_transpose2d(8, 4, 3, 2, 1, output_padding=1)])
+    set_conv_algorithm(net, "direct")
+    assert not any(c.use_fast for c in net.cells())
+    set_conv_algorithm(net, "fast")
+    assert all(c.use_fast for c in net.cells())
