@@ -111,6 +111,16 @@ def test_shifted_sum_conv_matches_the_direct_conv_forward_and_backward():
     assert fast.fast_algorithm == "shift"
 
 
+def test_wide_convs_with_many_outputs_do_not_take_the_shifted_sum():
+    """The shifted sum holds k*k*out planes of the input's size: fine for the 7x7 conv to RGB (147 planes), not for
+    the local enhancer's 36 -> 32 input conv (1568 planes, 13 GB at 2048x1024), which takes the swapped weight
+    gradient instead."""
+    assert choose_algorithm(64, 3, 7, 1, 0) == "shift"
+    assert choose_algorithm(32, 3, 7, 1, 0) == "shift"  # the local enhancer's head
+    assert choose_algorithm(36, 32, 7, 1, 0) == "swap"
+    assert choose_algorithm(36, 64, 7, 1, 0) == "swap"
+
+
 @pytest.mark.parametrize("padding, size", [(2, 9), (1, 7)])
 def test_shifted_sum_with_zero_padding_matches_the_direct_conv(padding, size):
     """A PatchGAN's last conv (4x4 to one channel, zero padding 1 or 2): the planes are padded instead of the input."""

@@ -126,8 +126,10 @@ def _pair(value):
 def choose_algorithm(in_channels, out_channels, kernel_size, stride, padding):
     """For stride-1 convs: ``shift`` for square kernels of 4 or more whose taps times outputs are at most the inputs
     (a PatchGAN's last conv to one channel; any zero padding) and for kernels of 5 or more with fewer outputs than
-    inputs and no padding (the last 7x7 conv to RGB); ``swap`` for kernels of 5 or more with no padding and at least
-    as many outputs as inputs (the first 7x7 conv from the image or label map); else ``winograd`` for 3x3 kernels
+    inputs, no padding and at most 32x the input's size in planes (the last 7x7 conv to RGB: 2.3x for 64 channels,
+    18x for 8); ``swap`` for the other kernels of 5 or more with no padding (the first 7x7 conv from the image or
+    label map, and the local enhancer's 36 -> 32 one, whose 1568 planes, 44x its input, would be a 13 GB tensor at
+    2048x1024); else ``winograd`` for 3x3 kernels
     with no or 1-pixel zero padding and for 4x4 kernels with any zero padding. ``direct`` otherwise (strided convs
     among them)."""
     kh, kw = _pair(kernel_size)
@@ -135,7 +137,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, stride, padding):
         return "direct"
     if kh >= 4 and kh * kw * out_channels <= in_channels:
         return "shift"
-    if kh >= 5 and out_channels < in_channels and padding == 0:
+    if kh >= 5 and out_channels < in_channels and padding == 0 and kh * kw * out_channels <= 32 * in_channels:
         return "shift"
     if kh >= 5 and padding == 0:
         return "swap"
