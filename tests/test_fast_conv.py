@@ -82,7 +82,7 @@ def test_winograd_conv_matches_the_direct_conv_forward_and_backward(kernel, padd
 def test_winograd_conv_with_its_own_backward_pass_matches_the_direct_conv(
     in_ch, out_ch, kernel, padding, size, batch, monkeypatch
 ):
-    """More output channels than tiles: the backward pass recomputes the transformed weights (_WinogradBackward).
+    """More output channels than tiles: the backward pass recomputes the transformed weights (CustomBackward).
     The channel floor (1024 by default) is lowered so that small layers take that path."""
     import src.common.fast_conv as fast_conv
 

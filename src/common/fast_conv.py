@@ -261,7 +261,7 @@ def _winograd_tensors(kernel, tile):
 
 class _WinogradConv(nn.Cell):
     """The stride-1 conv (zero padding ``padding``, no bias) of ``x`` by ``weight`` computed by Winograd's algorithm;
-    :meth:`gradients` is its backward pass for :class:`_WinogradBackward`.
+    :meth:`gradients` is its backward pass for :class:`CustomBackward`.
 
     Forward: the weights are transformed to ``u`` (``points`` matrices of out x in: 36 x 1024 x 1024, 151 MB, for
     pix2pixHD's residual convs), the input tiles to ``v``, and ``u[p] @ v[p]`` per point is transformed back. Under
@@ -307,7 +307,7 @@ class _WinogradConv(nn.Cell):
         return self._conv(x, u, p, h, w, tile, transforms)
 
     def recomputes(self, n, h, w, tile, out_channels):
-        """Whether the backward pass recomputes the transforms (:class:`_WinogradBackward`) rather than autodiff
+        """Whether the backward pass recomputes the transforms (:class:`CustomBackward`) rather than autodiff
         keeping them: for 1024 or more output channels where ``u`` (points x out x in) is larger than ``v`` (points x
         in x the tiles of the ``n`` samples), i.e. pix2pixHD's 1024-channel residual blocks (151 MB of ``u`` each at
         256x512). Its VGG loss's 512-channel layers, its D's and VGG's large maps, and CycleGAN's 256-channel blocks
@@ -391,10 +391,12 @@ class _WinogradConv(nn.Cell):
         return crop(output_planes(m, at, a_stack, round_up(h, t) // t, round_up(w, t) // t), h, w)
 
 
-class _WinogradBackward(nn.Cell):
-    """Gives ``y = conv(x, weight)``, computed outside (without a gradient), the backward pass of
-    :meth:`_WinogradConv.gradients`. The forward stays outside this Cell: with the same Python function parsed into
-    both a Cell's construct and its bprop, MindSpore 2.8 fails to compile the graph ("The func graph is empty")."""
+class CustomBackward(nn.Cell):
+    """Gives ``y = conv(x, weight)``, computed outside (without a gradient), the backward pass ``conv.gradients(x,
+    weight, dout)`` (:meth:`_WinogradConv.gradients`, and the layers of ``src.common.phase_conv``), run once the
+    output gradient exists, so that what it recomputes is not kept from the forward pass. The forward stays outside
+    this Cell: with the same Python function parsed into both a Cell's construct and its bprop, MindSpore 2.8 fails to
+    compile the graph ("The func graph is empty")."""
 
     def __init__(self, conv):
         super().__init__()
@@ -404,7 +406,7 @@ class _WinogradBackward(nn.Cell):
         return y
 
     def bprop(self, x, weight, y, out, dout):
-        weight = ops.depend(weight, dout)  # the transforms are recomputed here, not kept from the forward pass
+        weight = ops.depend(weight, dout)  # recomputed here, not kept from the forward pass
         dx, dweight = self.conv.gradients(x, weight, dout)
         return dx, dweight, ops.zeros_like(y)
 
@@ -430,7 +432,7 @@ class FastConv2d(nn.Conv2d):
             self.swapped = _SwappedWeightGradConv(out_channels, kernel_size)
         if self.fast_algorithm == "winograd":
             self.winograd = _WinogradConv(out_channels, _pair(kernel_size)[0], self.zero_padding)
-            self.winograd_backward = _WinogradBackward(self.winograd)
+            self.winograd_backward = CustomBackward(self.winograd)
 
     def construct(self, x):
         if self.use_fast:

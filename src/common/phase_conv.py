@@ -31,7 +31,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from src.common.fast_conv import samples
+from src.common.fast_conv import CustomBackward, samples
 
 _UNIT = np.zeros((9, 1, 3, 3), np.float32)  # the nine 3x3 unit kernels, tap (ky, kx) in channel 3 ky + kx
 for _k in range(9):
@@ -87,24 +87,6 @@ def windows(x, unit, height, width):
     c, h, w = x.shape[1], x.shape[2], x.shape[3]
     v = ops.conv2d(x.reshape(c, 1, h, w), unit, stride=2, pad_mode="pad", padding=1)
     return v.reshape(c * 9, height * width)
-
-
-class _Gradients(nn.Cell):
-    """Gives ``y`` (computed outside, without a gradient) the backward pass ``conv.gradients``; the forward stays
-    outside: with one Python function parsed into both a Cell's construct and its bprop, MindSpore 2.8 fails to
-    compile the graph (as in ``src.common.fast_conv._WinogradBackward``)."""
-
-    def __init__(self, conv):
-        super().__init__()
-        self.conv = conv
-
-    def construct(self, x, weight, y):
-        return y
-
-    def bprop(self, x, weight, y, out, dout):
-        weight = ops.depend(weight, dout)  # the windows are computed here, once the output gradient exists
-        dx, dweight = self.conv.gradients(x, weight, dout)
-        return dx, dweight, ops.zeros_like(y)
 
 
 def _weight_gradient(a_rows, b_samples, unit, height, width):
@@ -166,7 +148,7 @@ class PhaseConv2d(nn.Conv2d):
     def __init__(self, in_channels, out_channels, has_bias=True):
         super().__init__(in_channels, out_channels, 3, 2, pad_mode="pad", padding=1, has_bias=has_bias)
         self.use_fast = True
-        self.with_gradients = _Gradients(_StridedGradients(in_channels))
+        self.with_gradients = CustomBackward(_StridedGradients(in_channels))
 
     def construct(self, x):
         if not self.use_fast or not self.training:
@@ -187,7 +169,7 @@ class PhaseConvTranspose2d(nn.Conv2dTranspose):
         super().__init__(in_channels, out_channels, 3, 2, pad_mode="pad", padding=(1, 0, 1, 0), has_bias=has_bias)
         self.use_fast = True
         self.adjoint = Adjoint(out_channels)
-        self.with_gradients = _Gradients(_TransposedGradients())
+        self.with_gradients = CustomBackward(_TransposedGradients())
 
     def construct(self, x):
         if not self.use_fast or not self.training:
