@@ -376,10 +376,7 @@ class _WinogradConv(nn.Cell):
         adjoint of :meth:`_output_transform`, step by step in reverse (the GEMMs autodiff would run)."""
         _, k, h, w = dy.shape
         full_h, full_w = round_up(h, t), round_up(w, t)
-        if full_h != h:
-            dy = ops.cat((dy, ops.zeros((1, k, full_h - h, w), dy.dtype)), 2)
-        if full_w != w:
-            dy = ops.cat((dy, ops.zeros((1, k, full_h, full_w - w), dy.dtype)), 3)
+        dy = zero_extend(dy, full_h, full_w)
         th, tw = full_h // t, full_w // t
         a = at.shape[1]
         dz = ops.cat([q.reshape(1, k * th, tw * t) for q in ops.split(dy.reshape(k * th, t, tw * t), 1, 1)], 0)
@@ -492,9 +489,9 @@ def resolve_conv_algorithm(algorithm, device_target="CPU"):
 
 def set_conv_algorithm(net, algorithm, device_target="CPU"):
     """``algorithm`` as the config's ``conv_algorithm`` (``auto`` resolved for ``device_target``). ``fast``: every
-    conv of ``net`` with a ``fast_algorithm`` (:class:`FastConv2d`, the stride-2 convs of ``src.common.polyphase``)
-    uses it where one applies; ``direct``: MindSpore's own convolution everywhere. Set it before the network's graphs
-    are compiled. Returns ``net``."""
+    conv of ``net`` with a ``fast_algorithm`` (:class:`FastConv2d`, the stride-2 convs of ``src.common.polyphase``
+    and ``src.common.phase_conv``) uses it where one applies; ``direct``: MindSpore's own convolution everywhere. Set
+    it before the network's graphs are compiled. Returns ``net``."""
     algorithm = resolve_conv_algorithm(algorithm, device_target)
     for _, cell in net.cells_and_names():
         if hasattr(cell, "fast_algorithm"):

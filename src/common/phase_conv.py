@@ -31,11 +31,9 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from src.common.fast_conv import CustomBackward, samples
+from src.common.fast_conv import CustomBackward, crop, samples
 
-_UNIT = np.zeros((9, 1, 3, 3), np.float32)  # the nine 3x3 unit kernels, tap (ky, kx) in channel 3 ky + kx
-for _k in range(9):
-    _UNIT[_k, 0, _k // 3, _k % 3] = 1
+_UNIT = np.eye(9, dtype=np.float32).reshape(9, 1, 3, 3)  # the nine 3x3 unit kernels, tap (ky, kx) in channel 3ky + kx
 _MM_TN = ops.MatMul(transpose_a=True)
 _MM_NT = ops.MatMul(transpose_b=True)
 
@@ -113,11 +111,7 @@ class _StridedGradients(nn.Cell):
         h, w, oh, ow = x.shape[2], x.shape[3], dout.shape[2], dout.shape[3]
         rows = [d.reshape(k, oh * ow) for d in samples(dout)]
         dweight = _weight_gradient(rows, samples(ops.depend(x, dout)), self.unit, oh, ow)
-        dx = self.adjoint(dout, weight)  # (n, c, 2 oh, 2 ow): an odd input's extra row and column are cut
-        if 2 * oh != h:
-            dx = ops.narrow(dx, 2, 0, h)
-        if 2 * ow != w:
-            dx = ops.narrow(dx, 3, 0, w)
+        dx = crop(self.adjoint(dout, weight), h, w)  # (n, c, 2 oh, 2 ow): an odd input's extra row and column cut
         return dx, dweight.reshape(k, c, 3, 3)
 
 
@@ -153,7 +147,7 @@ class PhaseConv2d(nn.Conv2d):
     def construct(self, x):
         if not self.use_fast or not self.training:
             return super().construct(x)
-        y = ops.conv2d(ops.stop_gradient(x), ops.stop_gradient(self.weight), stride=2, pad_mode="pad", padding=1)
+        y = self.conv2d(ops.stop_gradient(x), ops.stop_gradient(self.weight))  # nn.Conv2d's own primitive
         y = self.with_gradients(x, self.weight, y)
         return ops.bias_add(y, self.bias) if self.has_bias else y
 
