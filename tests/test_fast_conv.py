@@ -22,18 +22,7 @@ from src.common.fast_conv import (
 from src.common.layers import conv2d
 from src.cyclegan.resnet import ResnetGenerator
 from src.errors import UserError
-
-
-def _outputs_and_grads(conv, x, dy):
-    """Output and the gradients of sum(conv(x) * dy) with respect to x and every parameter, in a jit graph."""
-
-    def loss(inp):
-        out = conv(inp)
-        return (out * dy).sum(), out
-
-    grad_fn = ms.value_and_grad(loss, 0, conv.trainable_params(), has_aux=True)
-    (_, out), (dx, dparams) = ms.jit(grad_fn)(x)
-    return [out.asnumpy(), dx.asnumpy()] + [g.asnumpy() for g in dparams]
+from tests.conv_check import assert_close, layer_outputs_and_grads
 
 
 def _compare(in_ch, out_ch, kernel, padding, size, batch=2, rtol=2e-5):
@@ -48,11 +37,8 @@ def _compare(in_ch, out_ch, kernel, padding, size, batch=2, rtol=2e-5):
     x = ms.Tensor(rng.standard_normal((batch, in_ch, h, w)).astype(np.float32))
     out_h, out_w = h + 2 * padding - kernel + 1, w + 2 * padding - kernel + 1
     dy = ms.Tensor(rng.standard_normal((batch, out_ch, out_h, out_w)).astype(np.float32))
-    got, want = _outputs_and_grads(fast, x, dy), _outputs_and_grads(direct, x, dy)
-    for name, g, w in zip(("output", "d input", "d weight", "d bias"), got, want):
-        assert g.shape == w.shape, name
-        scale = np.abs(w).max()
-        assert np.abs(g - w).max() <= rtol * scale, f"{name}: max error {np.abs(g - w).max()} vs scale {scale}"
+    got, want = layer_outputs_and_grads(fast, x, dy), layer_outputs_and_grads(direct, x, dy)
+    assert_close(got, want, ("output", "d input", "d weight", "d bias"), rtol)
     return fast
 
 

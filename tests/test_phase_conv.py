@@ -10,30 +10,7 @@ import src.device  # noqa: F401
 from src.common import phase_conv
 from src.common.fast_conv import set_conv_algorithm
 from src.common.layers import conv2d, conv_transpose2d
-
-
-def _outputs_and_grads(layer, x, dy):
-    """Output and the gradients of sum(layer(x) * dy) with respect to x and the layer's parameters, in a jit graph."""
-    params = layer.trainable_params()
-
-    def loss(inp):
-        out = layer(inp)
-        return (out * dy).sum(), out
-
-    (_, out), (dx, dparams) = ms.jit(ms.value_and_grad(loss, 0, params, has_aux=True))(x)
-    return [out.asnumpy(), dx.asnumpy()] + [g.asnumpy() for g in dparams]
-
-
-def _assert_close(got, want, rtol=2e-5):
-    assert len(got) == len(want)
-    for i, (g, w) in enumerate(zip(got, want)):
-        assert g.shape == w.shape, i
-        assert np.abs(g - w).max() <= rtol * np.abs(w).max(), f"tensor {i}: max error {np.abs(g - w).max()}"
-
-
-def _copy_params(src, dst):
-    for a, b in zip(src.trainable_params(), dst.trainable_params()):
-        b.set_data(a.value())
+from tests.conv_check import assert_close, copy_params, layer_outputs_and_grads
 
 
 @pytest.mark.parametrize("batch, height, width, has_bias", [(1, 16, 16, True), (2, 13, 10, True), (2, 8, 11, False)])
@@ -43,10 +20,10 @@ def test_strided_conv_matches_direct(batch, height, width, has_bias):
     assert isinstance(fast, phase_conv.PhaseConv2d)
     fast.set_train(True)  # the phase path runs in training; a forward alone is MindSpore's kernel
     direct = nn.Conv2d(5, 7, 3, 2, pad_mode="pad", padding=1, has_bias=has_bias)
-    _copy_params(fast, direct)
+    copy_params(fast, direct)
     x = ms.Tensor(rng.standard_normal((batch, 5, height, width)).astype(np.float32))
     dy = ms.Tensor(rng.standard_normal((batch, 7, (height + 1) // 2, (width + 1) // 2)).astype(np.float32))
-    _assert_close(_outputs_and_grads(fast, x, dy), _outputs_and_grads(direct, x, dy))
+    assert_close(layer_outputs_and_grads(fast, x, dy), layer_outputs_and_grads(direct, x, dy))
 
 
 def _transposed_reference(x, weight, bias):
@@ -72,11 +49,11 @@ def test_transposed_conv_matches_direct_and_definition(batch, height, width, has
     direct = conv_transpose2d(6, 4, 3, 2, 1, has_bias=has_bias, output_padding=1)
     set_conv_algorithm(direct, "direct")
     assert not direct.use_fast
-    _copy_params(fast, direct)
+    copy_params(fast, direct)
     x = ms.Tensor(rng.standard_normal((batch, 6, height, width)).astype(np.float32))
     dy = ms.Tensor(rng.standard_normal((batch, 4, 2 * height, 2 * width)).astype(np.float32))
-    got = _outputs_and_grads(fast, x, dy)
-    _assert_close(got, _outputs_and_grads(direct, x, dy))
+    got = layer_outputs_and_grads(fast, x, dy)
+    assert_close(got, layer_outputs_and_grads(direct, x, dy))
     bias = fast.bias.asnumpy() if has_bias else None
     want = _transposed_reference(x.asnumpy(), fast.weight.asnumpy(), bias)
     assert np.abs(got[0] - want).max() <= 1e-5 * np.abs(want).max()

@@ -9,25 +9,7 @@ from mindspore import nn
 import src.device  # noqa: F401
 from src.common import polyphase
 from src.common.layers import conv_transpose2d
-
-
-def _outputs_and_grads(forward, params, x, dy):
-    """Output and the gradients of sum(forward(x) * dy) with respect to x and ``params``, in a jit graph."""
-
-    def loss(inp):
-        out = forward(inp)
-        return (out * dy).sum(), out
-
-    grad_fn = ms.value_and_grad(loss, 0, params, has_aux=True)
-    (_, out), (dx, dparams) = ms.jit(grad_fn)(x)
-    return [out.asnumpy(), dx.asnumpy()] + [g.asnumpy() for g in dparams]
-
-
-def _assert_close(got, want, names, rtol):
-    for name, g, w in zip(names, got, want):
-        assert g.shape == w.shape, name
-        scale = np.abs(w).max()
-        assert np.abs(g - w).max() <= rtol * scale, f"{name}: max error {np.abs(g - w).max()} vs scale {scale}"
+from tests.conv_check import assert_close, copy_params, layer_outputs_and_grads, outputs_and_grads
 
 
 @pytest.mark.parametrize(
@@ -45,9 +27,9 @@ def test_strided_conv_matches_direct(kernel, padding, height, width, tile):
     def fast(inp):
         return polyphase.strided_conv(inp, direct.weight, tf, padding)
 
-    got = _outputs_and_grads(fast, [direct.weight], x, dy)
-    want = _outputs_and_grads(direct, [direct.weight], x, dy)
-    _assert_close(got, want, ("output", "d input", "d weight"), 2e-5)
+    got = outputs_and_grads(fast, [direct.weight], x, dy)
+    want = outputs_and_grads(direct, [direct.weight], x, dy)
+    assert_close(got, want, ("output", "d input", "d weight"), 2e-5)
 
 
 @pytest.mark.parametrize(
@@ -64,9 +46,9 @@ def test_transposed_conv_matches_direct(kernel, padding, output_padding, height,
     def fast(inp):
         return polyphase.transposed_conv(inp, direct.weight, tf)
 
-    got = _outputs_and_grads(fast, [direct.weight], x, dy)
-    want = _outputs_and_grads(direct, [direct.weight], x, dy)
-    _assert_close(got, want, ("output", "d input", "d weight"), 2e-5)
+    got = outputs_and_grads(fast, [direct.weight], x, dy)
+    want = outputs_and_grads(direct, [direct.weight], x, dy)
+    assert_close(got, want, ("output", "d input", "d weight"), 2e-5)
 
 
 def test_transforms_are_the_phase_decomposition():
@@ -89,12 +71,9 @@ def test_transforms_are_the_phase_decomposition():
 
 
 def _layer_vs_direct(fast, direct, x, dy):
-    direct.weight.set_data(fast.weight.value())
-    if fast.has_bias:
-        direct.bias.set_data(fast.bias.value())
-    got = _outputs_and_grads(fast, fast.trainable_params(), x, dy)
-    want = _outputs_and_grads(direct, direct.trainable_params(), x, dy)
-    _assert_close(got, want, ("output", "d input", "d weight", "d bias"), 2e-5)
+    copy_params(fast, direct)
+    got, want = layer_outputs_and_grads(fast, x, dy), layer_outputs_and_grads(direct, x, dy)
+    assert_close(got, want, ("output", "d input", "d weight", "d bias")[: len(want)], 2e-5)
 
 
 def test_layers_use_the_polyphase_form_where_it_pays_and_equal_direct():
