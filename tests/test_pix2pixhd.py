@@ -334,8 +334,9 @@ def test_load_pretrain_fills_global_part_and_matching_discriminator_scales(tmp_p
 
 
 def test_compiled_step_equals_separate_discriminator_passes(tiny_hd_data):
-    """The compiled step (D's real pass shared by the D loss and feature matching) gives the losses and gradients of
-    four separate D passes run eagerly: D(fake) and D(real) for the G loss, D(detached fake) and D(real) for D."""
+    """The compiled step (D's real pass shared by the D loss and feature matching; G's backward pass stage by stage)
+    gives the losses and gradients of four separate D passes and one G pass run eagerly: D(fake) and D(real) for the
+    G loss, D(detached fake) and D(real) for D."""
     from mindspore import ops
 
     from src.device import init_env
@@ -343,12 +344,16 @@ def test_compiled_step_equals_separate_discriminator_passes(tiny_hd_data):
     from src.pix2pixhd import losses as L
     from src.pix2pixhd.model import Pix2PixHDModel
 
-    cfg = _hd_cfg(tiny_hd_data, instance_feat=True, feat_num=2, nef=4, n_downsample_E=2, jit=True)
+    cfg = _hd_cfg(tiny_hd_data, instance_feat=True, feat_num=2, nef=4, n_downsample_E=2, n_blocks_global=2, jit=True)
     ms.set_seed(4)
     model = Pix2PixHDModel(cfg, init_env(cfg))
+    assert len(model.g_stages) == 4  # before the blocks (with E), two blocks, after them
     model.vgg = L.VGG19Features()  # random weights: the VGG term and its gradient take part too
     model.set_train(True)
-    model.reduce_G = CaptureGrads(model.opt_G.parameters, "capture_G")
+    # G's gradients reach the optimiser stage by stage (one reducer per stage), D's at once
+    model.reduce_G_stages = tuple(
+        CaptureGrads(params, f"capture_G{k}") for k, (_, params, _) in enumerate(model.g_stages)
+    )
     model.reduce_D = CaptureGrads(model.opt_D.parameters, "capture_D")
     sample = model.make_source(cfg, "train").get(0, np.random.default_rng(1))
     inp, image, seg = sample["input"], sample["image"], sample["segments"]
@@ -377,17 +382,23 @@ def test_compiled_step_equals_separate_discriminator_passes(tiny_hd_data):
         label, real, ops.stop_gradient(fake)
     )
     losses = model.train_step(batch_of(sample))
+    assert float(model.opt_G.beta1_power.asnumpy()) == pytest.approx(cfg.beta1)  # G's Adam counted one step
+    assert int(model.opt_G.global_step.asnumpy().item()) == 1
     expected = dict(G_GAN=gan_ref, G_GAN_Feat=fm_ref, G_VGG=vgg_ref, D_real=real_ref, D_fake=fake_ref)
     for k, v in expected.items():
         assert losses[k] == pytest.approx(float(v.asnumpy()), rel=1e-5), k
     assert losses["G_VGG"] > 0 and losses["G_GAN_Feat"] > 0
-    for reducer, ref in ((model.reduce_G, g_ref), (model.reduce_D, d_ref)):
-        assert len(reducer.bufs) == len(ref)
+    g_bufs = [None] * len(g_ref)
+    for (_, _, indices), reducer in zip(model.g_stages, model.reduce_G_stages):
+        for i, buf in zip(indices, reducer.bufs):
+            g_bufs[i] = buf
+    for bufs, ref in ((g_bufs, g_ref), (model.reduce_D.bufs, d_ref)):
+        assert len(bufs) == len(ref)
         # the biases of convs followed by instance norm have a true gradient of 0 (float noise in both), so the
         # absolute tolerance is relative to the network's largest gradient, not the tensor's
         scale = max(float(np.abs(w.asnumpy()).max()) for w in ref)
         assert scale > 0
-        for got, want in zip(reducer.bufs, ref):
+        for got, want in zip(bufs, ref):
             np.testing.assert_allclose(got.asnumpy(), want.asnumpy(), rtol=1e-4, atol=1e-5 * scale)
 
 

@@ -1,7 +1,7 @@
 """Optimisers, learning-rate schedules and gradient reducers shared by the models."""
 
 import mindspore as ms
-from mindspore import nn
+from mindspore import nn, ops
 
 from src.common.tensors import assign
 
@@ -77,3 +77,37 @@ def add_grads(x, y):
     for i in range(len(x)):
         out = out + (x[i] + y[i],)
     return out
+
+
+def adam_begin(opt):
+    """The once-per-step part of ``opt``'s (an ``nn.Adam``) update, inside a compiled step: count the step and
+    advance the bias-correction powers. Returns ``(beta1_power, beta2_power)`` for :func:`adam_update`.
+
+    ``adam_begin`` followed by :func:`adam_update` on every parameter, in parts and in any order, is ``opt(grads)``:
+    the same ``Adam`` kernel with the same inputs per parameter (see ``nn.Adam.construct``; no weight decay, loss
+    scale 1, dense gradients, as ``make_adam`` builds it). A step can then update each part of a network as soon as
+    its gradients exist and free them before the next part's backward pass."""
+    ops.assign_add(opt.global_step, opt.global_step_increase_tensor)
+    # (the assigns' outputs are what the updates read: an assign whose output nothing reads was dropped from
+    # pix2pixHD's step graph)
+    beta1_power = ops.assign(opt.beta1_power, opt.beta1_power * opt.beta1)
+    beta2_power = ops.assign(opt.beta2_power, opt.beta2_power * opt.beta2)
+    return beta1_power, beta2_power
+
+
+def adam_update(opt, indices, grads, powers):
+    """Adam on ``opt.parameters[i]`` for ``i`` in ``indices`` with ``grads`` (same order) and the ``powers`` of
+    :func:`adam_begin`; returns a value to ``ops.depend`` on."""
+    beta1_power, beta2_power = powers
+    lr = opt.get_lr()
+    done = True
+    for k in range(len(indices)):
+        i = indices[k]
+        done = ops.depend(
+            done,
+            opt.opt(
+                opt._parameters[i], opt.moment1[i], opt.moment2[i], beta1_power, beta2_power, lr, opt.beta1,
+                opt.beta2, opt.eps, grads[k],
+            ),
+        )  # fmt: skip
+    return done

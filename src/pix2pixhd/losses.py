@@ -147,8 +147,9 @@ def _following_batch_norm(params, weight_key):
 
 
 def vgg_loss(vgg, fake, real, lambda_feat):
-    """VGG19 perceptual loss (see the module docstring)."""
-    f_fake, f_real = vgg(fake), vgg(real)
+    """VGG19 perceptual loss (see the module docstring); ``real`` is the real image or its ``vgg`` features."""
+    f_fake = vgg(fake)
+    f_real = real if isinstance(real, (tuple, list)) else vgg(real)
     total = 0.0
     for w, a, b in zip(VGG_WEIGHTS, f_fake, f_real):
         total = total + ops.abs(a - ops.stop_gradient(b)).mean() * w

@@ -3,7 +3,7 @@ optional instance-feature encoder.
 
 One training step (one ``mindspore.jit`` graph), in the reference's order:
 1. ``fake = G(input [+ E(photo) pooled per instance])``; the G loss against the current D:
-   GAN + feature matching + VGG; G (and E) are updated;
+   GAN + feature matching + VGG; G (and E) are updated, stage by stage during G's backward pass;
 2. D is updated on ``(input, photo)`` as real and ``(input, stop_gradient(fake))`` as fake, loss x 0.5.
 D runs three times per step as in the reference (real, fake, detached fake; see ``_build_step``).
 With ``netG local`` and ``niter_fix_global N``, the first N epochs update only the outermost local enhancer (and E),
@@ -21,7 +21,7 @@ import numpy as np
 from mindspore import ops
 
 from src.common.heap import HeapTrim
-from src.common.optim import add_grads, subtractive_decay_lr
+from src.common.optim import adam_begin, adam_update, add_grads, make_grad_reducer, subtractive_decay_lr
 from src.common.tensors import wait_for_step
 from src.errors import UserError
 from src.model_base import GANModel
@@ -51,6 +51,40 @@ def fixed_parameter_mask(names, cfg):
     outer = cfg.n_local_enhancers - 1
     trained = (f"G.local_down.{outer}.", f"G.local_up.{outer}.")
     return tuple(n.startswith("G.") and not n.startswith(trained) for n in names)
+
+
+def generator_stages(G, E, opt_params):
+    """G (with E) as a chain of stages for the train step: ``(cells, parameters, indices)`` per stage, where
+    ``cells`` run in turn, ``parameters`` are the stage's trainable ones (E's with the first stage, which takes G's
+    input) and ``indices`` their places in ``opt_params`` (G's optimiser). The global generator has one stage per
+    residual block (:meth:`GlobalGenerator.stages`); the local enhancer is one stage."""
+    cell_stages = G.stages() if hasattr(G, "stages") else ((G,),)
+    index = {p.name: i for i, p in enumerate(opt_params)}
+    stages = []
+    for k, cells in enumerate(cell_stages):
+        params = [p for cell in cells for p in cell.trainable_params()]
+        if k == 0 and E is not None:
+            params += list(E.trainable_params())
+        stages.append((cells, tuple(params), tuple(index[p.name] for p in params)))
+    covered = sorted(i for _, _, indices in stages for i in indices)
+    if covered != list(range(len(opt_params))):
+        raise RuntimeError("generator stages do not cover G's optimiser parameters once each")
+    return tuple(stages)
+
+
+def run_cells(cells, x):
+    for cell in cells:
+        x = cell(x)
+    return x
+
+
+def chain(cells):
+    """The function ``x -> cells[-1](...cells[0](x))``."""
+
+    def run(x):
+        return run_cells(cells, x)
+
+    return run
 
 
 class Pix2PixHDModel(Pix2PixHDInference, GANModel):
@@ -97,6 +131,8 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
                 self.load_pretrained_discriminator(d_path)
         g_params = list(self.G.trainable_params()) + (list(self.E.trainable_params()) if self.E else [])
         self.opt_G, self.reduce_G = self.add_optimizer("G", g_params, env)
+        self.g_stages = generator_stages(self.G, self.E, self.opt_G.parameters)
+        self.reduce_G_stages = tuple(make_grad_reducer(params, env) for _, params, _ in self.g_stages)
         self.opt_D, self.reduce_D = self.add_optimizer("D", self.D.trainable_params(), env)
         self.global_mask = fixed_parameter_mask([p.name for p in self.opt_G.parameters], cfg)
         self._steps = {}
@@ -198,27 +234,30 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
         Sharing the fake pass too would need two different backward passes through one forward (to the image for
         G, to D's weights for D), i.e. ``mindspore.vjp`` of the multi-output D, which MindSpore 2.8 does not
         compile inside ``jit`` (README, "pix2pixHD: differences from the reference").
+
+        Memory: the real image's VGG features are computed with D's real pass, before G runs, so that the real VGG
+        pass's buffers are not live with G's activations. G runs stage by stage (``generator_stages``: the layers
+        before the residual blocks, each block, the layers after them), each stage under its own
+        ``mindspore.vjp``; the backward pass then goes stage by stage, last first, and each stage's parameters get
+        their Adam update (``adam_begin`` / ``adam_update``: what ``nn.Adam`` computes, per parameter) before the
+        next stage's backward pass starts, so G's gradients are not all held at once. The gradients and the updates
+        are those of one backward pass through G and one ``opt_G`` call (tests: the step against separate passes,
+        three steps against the PyTorch reference, the staged Adam against ``nn.Adam``).
         """
-        cfg, G, D, E, vgg = self.cfg, self.G, self.D, self.E, self.vgg
+        cfg, D, E, vgg = self.cfg, self.D, self.E, self.vgg
         gan_loss = multiscale_gan_loss(cfg.gan_mode == "vanilla")
         use_fm, encode, load = not cfg.no_ganFeat_loss, E is not None, loads_features(cfg)
         num_D, n_layers_D, lambda_feat = cfg.num_D, cfg.d_layers, cfg.lambda_feat
-        opt_G, opt_D, reduce_G, reduce_D = self.opt_G, self.opt_D, self.reduce_G, self.reduce_D
+        opt_G, opt_D, reduce_D = self.opt_G, self.opt_D, self.reduce_D
         mask = self.global_mask if frozen else tuple(False for _ in self.global_mask)
 
         def d_real_forward(label, real):
             pred_real = D(ops.cat((label, real), 1))
             loss_real = gan_loss(pred_real, True)
-            return loss_real * 0.5, loss_real, pred_real
+            real_vgg = real if vgg is None else vgg(real)  # (the real image's VGG features, before G's peak)
+            return loss_real * 0.5, loss_real, pred_real, real_vgg
 
-        def g_forward(label, real, ids, feat, pred_real):
-            if encode:
-                g_in = ops.cat((label, E(real, ids, num_segments)), 1)
-            elif load:
-                g_in = ops.cat((label, feat), 1)
-            else:
-                g_in = label
-            fake = G(g_in)
+        def g_loss(fake, label, real, pred_real):
             pred_fake = D(ops.cat((label, fake), 1))
             loss_gan = gan_loss(pred_fake, True)
             zero = ops.zeros((), ms.float32)
@@ -227,35 +266,68 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
                 loss_fm = feature_matching_loss(pred_fake, pred_real, num_D, n_layers_D, lambda_feat)
             if vgg is not None:
                 loss_vgg = vgg_loss(vgg, fake, real, lambda_feat)
-            return loss_gan + loss_fm + loss_vgg, loss_gan, loss_fm, loss_vgg, fake
+            return loss_gan + loss_fm + loss_vgg, loss_gan, loss_fm, loss_vgg
+
+        def first_stage(label, real, ids, feat):  # G's input (label [+ E's features]) through G's first stage
+            x = ops.stop_gradient(label)  # (no gradient to the data)
+            if encode:
+                x = ops.cat((x, E(ops.stop_gradient(real), ids, num_segments)), 1)
+            elif load:
+                x = ops.cat((x, ops.stop_gradient(feat)), 1)
+            return run_cells(stage_cells[0], x)
 
         def d_fake_forward(label, fake):
             loss_fake = gan_loss(D(ops.cat((label, fake), 1)), False)
             return loss_fake * 0.5, loss_fake
 
         grad_d_real = ms.value_and_grad(d_real_forward, None, opt_D.parameters, has_aux=True)
-        grad_g = ms.value_and_grad(g_forward, None, opt_G.parameters, has_aux=True)
+        grad_g_loss = ms.value_and_grad(g_loss, 0, None, has_aux=True)
+        stage_cells = tuple(cells for cells, _, _ in self.g_stages)
+        stage_params = tuple(params for _, params, _ in self.g_stages)
+        stage_indices = tuple(indices for _, _, indices in self.g_stages)
+        stage_masks = tuple(tuple(mask[i] for i in indices) for indices in stage_indices)
+        stage_functions = tuple(chain(cells) for cells in stage_cells)
+        reducers = self.reduce_G_stages
         grad_d_fake = ms.value_and_grad(d_fake_forward, None, opt_D.parameters, has_aux=True)
 
-        def apply_mask(grads):
-            out = ()
-            for i in range(len(mask)):
-                if mask[i]:
-                    out = out + (ops.zeros_like(grads[i]),)
-                else:
-                    out = out + (grads[i],)
-            return out
+        def masker(mask):  # zeroes the gradients of the parameters ``mask`` marks (one function per stage)
+            def apply(grads):
+                out = ()
+                for i in range(len(mask)):
+                    if mask[i]:
+                        out = out + (ops.zeros_like(grads[i]),)
+                    else:
+                        out = out + (grads[i],)
+                return out
+
+            return apply
+
+        stage_maskers = tuple(masker(m) for m in stage_masks)
 
         trim = HeapTrim() if str(cfg.device_target).upper() == "CPU" else None
 
         def step(label, real, ids, feat):
             if trim is not None:  # (a Python op: CPU only)
                 label = trim(label)
-            (_, loss_real, pred_real), grads_real = grad_d_real(label, real)
-            (loss_g, loss_gan, loss_fm, loss_vgg, fake), grads_g = grad_g(label, real, ids, feat, pred_real)
-            if frozen:
-                grads_g = apply_mask(grads_g)
-            loss_g = ops.depend(loss_g, opt_G(reduce_G(grads_g)))
+            (_, loss_real, pred_real, real_vgg), grads_real = grad_d_real(label, real)
+
+            # G forward stage by stage, keeping each stage's backward function
+            fake, back = ms.vjp(first_stage, label, real, ids, feat, weights=stage_params[0])
+            backs = [back]
+            for k in range(1, len(stage_cells)):
+                fake, back = ms.vjp(stage_functions[k], fake, weights=stage_params[k])
+                backs.append(back)
+            (loss_g, loss_gan, loss_fm, loss_vgg), grad = grad_g_loss(fake, label, real_vgg, pred_real)
+            # backward stage by stage, last first; each stage's parameters are updated (and its gradients freed)
+            # before the next stage's backward pass runs
+            powers = adam_begin(opt_G)
+            for k in range(len(stage_cells) - 1, -1, -1):
+                grad, grads = backs[k](grad)
+                grad = grad[0]
+                if frozen:
+                    grads = stage_maskers[k](grads)
+                grad = ops.depend(grad, adam_update(opt_G, stage_indices[k], reducers[k](grads), powers))
+            loss_g = ops.depend(loss_g, grad)
             fake = ops.depend(fake, loss_g)
             (_, loss_fake), grads_fake = grad_d_fake(label, ops.stop_gradient(fake))
             loss_fake = ops.depend(loss_fake, opt_D(reduce_D(add_grads(grads_fake, grads_real))))

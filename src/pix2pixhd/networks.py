@@ -124,6 +124,17 @@ class GlobalGenerator(nn.Cell):
     def construct(self, x):
         return self.head(self.model(x))
 
+    def stages(self):
+        """The layers as a chain of stages (tuples of cells) whose composition is this network: the layers before the
+        residual blocks, each block, and the layers after them with the head. A train step can then run each
+        stage's backward pass on its own and update the stage's parameters before the next one (see
+        ``Pix2PixHDModel._build_step``)."""
+        layers = tuple(self.model.cells())
+        blocks = [i for i, layer in enumerate(layers) if isinstance(layer, ResnetBlock)]
+        if not blocks:
+            return (layers + (self.head,),)
+        return (layers[: blocks[0]],) + tuple((layers[i],) for i in blocks) + (layers[blocks[-1] + 1 :] + (self.head,),)
+
 
 class LocalEnhancer(nn.Cell):
     """G2 of pix2pixHD: ``n_local_enhancers`` local branches of width ``ngf`` around a global generator of width
