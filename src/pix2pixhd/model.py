@@ -130,7 +130,7 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
             if os.path.isfile(d_path):
                 self.load_pretrained_discriminator(d_path)
         g_params = list(self.G.trainable_params()) + (list(self.E.trainable_params()) if self.E else [])
-        self.opt_G, self.reduce_G = self.add_optimizer("G", g_params, env)
+        self.opt_G, _ = self.add_optimizer("G", g_params, env)  # (G's gradients are reduced per stage)
         self.g_stages = generator_stages(self.G, self.E, self.opt_G.parameters)
         self.reduce_G_stages = tuple(make_grad_reducer(params, env) for _, params, _ in self.g_stages)
         self.opt_D, self.reduce_D = self.add_optimizer("D", self.D.trainable_params(), env)
