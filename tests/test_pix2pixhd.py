@@ -113,7 +113,7 @@ def test_feature_matching_and_vgg_weights(tmp_path):
     y = ms.Tensor(np.random.default_rng(1).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32))
     f_y = vgg(y)
     expected = sum(w * np.abs(a.asnumpy() - b.asnumpy()).mean() for w, a, b in zip(L.VGG_WEIGHTS, feats, f_y))
-    assert float(L.vgg_loss(vgg, x, y, 10.0).asnumpy()) == pytest.approx(10.0 * expected, rel=1e-4)
+    assert float(L.vgg_feature_loss(feats, f_y, 10.0).asnumpy()) == pytest.approx(10.0 * expected, rel=1e-4)
     assert L.VGG_WEIGHTS == (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
     # a VGG19-shaped checkpoint (random weights, model-zoo-like names with a classifier) loads; missing = UserError
     convs = vgg.conv_layers()
@@ -367,7 +367,7 @@ def test_compiled_step_equals_separate_discriminator_passes(tiny_hd_data):
         pred_fake, pred_real = D(ops.cat((label, fake), 1)), D(ops.cat((label, real), 1))
         loss_gan = gan(pred_fake, True)
         loss_fm = L.feature_matching_loss(pred_fake, pred_real, cfg.num_D, cfg.d_layers, cfg.lambda_feat)
-        loss_vgg = L.vgg_loss(model.vgg, fake, real, cfg.lambda_feat)
+        loss_vgg = L.vgg_feature_loss(model.vgg(fake), model.vgg(real), cfg.lambda_feat)
         return loss_gan + loss_fm + loss_vgg, loss_gan, loss_fm, loss_vgg, fake
 
     def d_forward(label, real, fake):  # and D(detached fake), D(real) again for the D loss

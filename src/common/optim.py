@@ -106,7 +106,7 @@ def adam_update(opt, indices, grads, powers):
         done = ops.depend(
             done,
             opt.opt(
-                opt._parameters[i], opt.moment1[i], opt.moment2[i], beta1_power, beta2_power, lr, opt.beta1,
+                opt.parameters[i], opt.moment1[i], opt.moment2[i], beta1_power, beta2_power, lr, opt.beta1,
                 opt.beta2, opt.eps, grads[k],
             ),
         )  # fmt: skip

@@ -146,10 +146,9 @@ def _following_batch_norm(params, weight_key):
     return prefix if all(prefix + k in params for k in _BN_KEYS) else None
 
 
-def vgg_loss(vgg, fake, real, lambda_feat):
-    """VGG19 perceptual loss (see the module docstring); ``real`` is the real image or its ``vgg`` features."""
-    f_fake = vgg(fake)
-    f_real = real if isinstance(real, (tuple, list)) else vgg(real)
+def vgg_feature_loss(f_fake, f_real, lambda_feat):
+    """VGG19 perceptual loss (see the module docstring) from the fake's and the real image's ``VGG19Features``
+    outputs (the real ones as constants)."""
     total = 0.0
     for w, a, b in zip(VGG_WEIGHTS, f_fake, f_real):
         total = total + ops.abs(a - ops.stop_gradient(b)).mean() * w

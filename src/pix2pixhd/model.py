@@ -27,7 +27,7 @@ from src.errors import UserError
 from src.model_base import GANModel
 from src.pix2pixhd import features as F
 from src.pix2pixhd.inference import Pix2PixHDInference
-from src.pix2pixhd.losses import VGG19Features, feature_matching_loss, load_vgg19, multiscale_gan_loss, vgg_loss
+from src.pix2pixhd.losses import VGG19Features, feature_matching_loss, load_vgg19, multiscale_gan_loss, vgg_feature_loss
 from src.pix2pixhd.networks import Encoder, MultiscaleDiscriminator
 from src.pix2pixhd.options import (
     build_generator,
@@ -79,7 +79,9 @@ def run_cells(cells, x):
 
 
 def chain(cells):
-    """The function ``x -> cells[-1](...cells[0](x))``."""
+    """The function ``x -> cells[-1](...cells[0](x))``. (The first stage's function calls ``run_cells`` itself: a
+    version in which it called its stage's ``chain`` closure failed to compile in MindSpore 2.8 in a process that
+    had compiled other steps, "func_graph->get_return() is null".)"""
 
     def run(x):
         return run_cells(cells, x)
@@ -257,7 +259,7 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
             real_vgg = real if vgg is None else vgg(real)  # (the real image's VGG features, before G's peak)
             return loss_real * 0.5, loss_real, pred_real, real_vgg
 
-        def g_loss(fake, label, real, pred_real):
+        def g_loss(fake, label, real_vgg, pred_real):
             pred_fake = D(ops.cat((label, fake), 1))
             loss_gan = gan_loss(pred_fake, True)
             zero = ops.zeros((), ms.float32)
@@ -265,7 +267,7 @@ class Pix2PixHDModel(Pix2PixHDInference, GANModel):
             if use_fm:
                 loss_fm = feature_matching_loss(pred_fake, pred_real, num_D, n_layers_D, lambda_feat)
             if vgg is not None:
-                loss_vgg = vgg_loss(vgg, fake, real, lambda_feat)
+                loss_vgg = vgg_feature_loss(vgg(fake), real_vgg, lambda_feat)
             return loss_gan + loss_fm + loss_vgg, loss_gan, loss_fm, loss_vgg
 
         def first_stage(label, real, ids, feat):  # G's input (label [+ E's features]) through G's first stage
