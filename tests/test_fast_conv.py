@@ -15,6 +15,7 @@ from src.common.fast_conv import (
     choose_algorithm,
     resolve_conv_algorithm,
     set_conv_algorithm,
+    swap_leading_axes,
     toom_cook,
     winograd_matrices,
     winograd_tile,
@@ -92,9 +93,24 @@ def test_swapped_weight_gradient_conv_matches_the_direct_conv(in_ch, out_ch, siz
     assert fast.fast_algorithm == "swap"
 
 
-def test_shifted_sum_conv_matches_the_direct_conv_forward_and_backward():
-    fast = _compare(16, 3, 7, 0, 14)
+@pytest.mark.parametrize("batch", [1, 2])
+def test_shifted_sum_conv_matches_the_direct_conv_forward_and_backward(batch):
+    """One 2-D GEMM per sample (batch 1, and 2 concatenated)."""
+    fast = _compare(16, 3, 7, 0, 14, batch=batch)
     assert fast.fast_algorithm == "shift"
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (4, 6, 3, 3), (1, 7, 2, 2), (6, 1, 4, 4)])
+def test_swap_leading_axes_is_the_transpose_of_the_first_two_axes(shape):
+    """The Transpose-free swap (split + concat), compiled and as its own gradient's input."""
+    rng = np.random.default_rng(len(shape) * 10 + shape[0])
+    x = rng.standard_normal(shape).astype(np.float32)
+    perm = (1, 0) + tuple(range(2, len(shape)))
+    got = ms.jit(swap_leading_axes)(ms.Tensor(x)).asnumpy()
+    np.testing.assert_array_equal(got, x.transpose(perm))
+    d = rng.standard_normal(got.shape).astype(np.float32)
+    grad = ms.grad(lambda t: (swap_leading_axes(t) * ms.Tensor(d)).sum())(ms.Tensor(x)).asnumpy()
+    np.testing.assert_array_equal(grad, d.transpose(perm))
 
 
 def test_wide_convs_with_many_outputs_do_not_take_the_shifted_sum():

@@ -14,7 +14,11 @@ from tests.conv_check import assert_close, copy_params, layer_outputs_and_grads
 
 
 @pytest.mark.parametrize("batch, height, width, has_bias", [(1, 16, 16, True), (2, 13, 10, True), (2, 8, 11, False)])
-def test_strided_conv_matches_direct(batch, height, width, has_bias):
+@pytest.mark.parametrize("gradient_max", [phase_conv.TRANSPOSED_GRADIENT_MAX, 0])
+def test_strided_conv_matches_direct(batch, height, width, has_bias, gradient_max, monkeypatch):
+    """Both orders of the weight gradient's GEMM: transposed afterwards (small weights) and straight (large ones,
+    forced here with a threshold of 0)."""
+    monkeypatch.setattr(phase_conv, "TRANSPOSED_GRADIENT_MAX", gradient_max)
     rng = np.random.default_rng(height * 100 + width)
     fast = conv2d(5, 7, 3, 2, 1, has_bias=has_bias)
     assert isinstance(fast, phase_conv.PhaseConv2d)
@@ -41,7 +45,9 @@ def _transposed_reference(x, weight, bias):
 
 
 @pytest.mark.parametrize("batch, height, width, has_bias", [(1, 8, 8, True), (2, 5, 7, True), (2, 6, 3, False)])
-def test_transposed_conv_matches_direct_and_definition(batch, height, width, has_bias):
+@pytest.mark.parametrize("gradient_max", [phase_conv.TRANSPOSED_GRADIENT_MAX, 0])
+def test_transposed_conv_matches_direct_and_definition(batch, height, width, has_bias, gradient_max, monkeypatch):
+    monkeypatch.setattr(phase_conv, "TRANSPOSED_GRADIENT_MAX", gradient_max)
     rng = np.random.default_rng(height * 10 + width)
     fast = conv_transpose2d(6, 4, 3, 2, 1, has_bias=has_bias, output_padding=1)
     assert isinstance(fast, phase_conv.PhaseConvTranspose2d)

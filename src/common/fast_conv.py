@@ -176,6 +176,16 @@ def samples(x):
     return ops.split(x, 1, 0) if x.shape[0] > 1 else (x,)
 
 
+def swap_leading_axes(x):
+    """``x`` (a, b, ...) -> (b, a, ...), i.e. ``x.transpose(1, 0, ...)``, by split + concat. MindSpore 2.8's CPU
+    Transpose kernel builds an index of 8 bytes per element of its output when the graph is built and keeps it for
+    the life of the graph (heaptrack, pix2pixHD's step at 256x512: 564 MB of the C heap in 65 Transpose kernels, most
+    of them over the weights of its 512 -> 1024 layers); split + concat keeps nothing and took as long (a 1024 x 512
+    x 3 x 3 weight: 12 ms either way)."""
+    a, b = x.shape[0], x.shape[1]
+    return ops.cat(ops.split(x, 1, 1), 0).reshape((b, a) + tuple(x.shape[2:]))
+
+
 def points_first(v, c, points, tiles):
     """A transformed input (c, points, tiles) -> (points, c, tiles) by split + concat. In a MindSpore 2.8 CPU jit graph
     every Transpose kernel keeps about twice its output outside the memory pool for the life of the graph (measured),
@@ -243,8 +253,8 @@ class _SwappedWeightGradConv(nn.Cell):
         dweight = ops.conv2d(xs[0].reshape(c, 1, h, w), ds[0].reshape(k, 1, oh, ow))
         for i in range(1, n):
             dweight = dweight + ops.conv2d(xs[i].reshape(c, 1, h, w), ds[i].reshape(k, 1, oh, ow))
-        # (c, k, kh, kw) -> (k, c, kh, kw): the weight gradient is small
-        return self.input_grad(dout, weight, x.shape), dweight.transpose(1, 0, 2, 3)
+        # (c, k, kh, kw) -> (k, c, kh, kw)
+        return self.input_grad(dout, weight, x.shape), swap_leading_axes(dweight)
 
 
 def _winograd_tensors(kernel, tile):
@@ -422,6 +432,8 @@ class FastConv2d(nn.Conv2d):
         self.zero_padding = int(padding)
         self.fast_algorithm = choose_algorithm(in_channels, out_channels, kernel_size, stride, self.zero_padding)
         self.use_fast = self.fast_algorithm != "direct"  # set_conv_algorithm switches it
+        if self.fast_algorithm == "shift":
+            self.plane_matmul = ops.MatMul()
         if self.fast_algorithm == "shift" and self.zero_padding:
             p = self.zero_padding
             self.zero_pad = ops.Pad(((0, 0), (0, 0), (p, p), (p, p)))
@@ -457,9 +469,12 @@ class FastConv2d(nn.Conv2d):
         n, c, hp, wp = x.shape
         o = self.out_channels
         kh, kw = _pair(self.kernel_size)
-        # every kernel tap applied to the whole input at once: planes p[i, j, o] = W[o, :, i, j] . x
-        taps = self.weight.transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
-        p = ops.matmul(taps, x.reshape(n, c, hp * wp)).reshape(n, kh * kw * o, hp, wp)
+        # every kernel tap applied to the whole input at once: planes p[i, j, o] = W[o, :, i, j] . x, one 2-D GEMM
+        # per sample (a GEMM broadcast over the batch has Transpose kernels in its gradient, holding an index of 8
+        # bytes per element of the planes: 230 MB for pix2pixHD's last conv at 256x512; see swap_leading_axes)
+        taps = self.weight.transpose(2, 3, 0, 1).reshape(kh * kw * o, c)  # (a small weight)
+        planes = [self.plane_matmul(taps, s.reshape(c, hp * wp)) for s in samples(x)]
+        p = (planes[0] if n == 1 else ops.cat(planes)).reshape(n, kh * kw * o, hp, wp)
         if self.zero_padding:  # the planes of a zero-padded input are the zero-padded planes (fewer of them)
             p = self.zero_pad(p)
             hp, wp = hp + 2 * self.zero_padding, wp + 2 * self.zero_padding

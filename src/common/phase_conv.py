@@ -31,11 +31,12 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from src.common.fast_conv import CustomBackward, crop, samples
+from src.common.fast_conv import CustomBackward, crop, samples, swap_leading_axes
 
 _UNIT = np.eye(9, dtype=np.float32).reshape(9, 1, 3, 3)  # the nine 3x3 unit kernels, tap (ky, kx) in channel 3ky + kx
 _MM_TN = ops.MatMul(transpose_a=True)
 _MM_NT = ops.MatMul(transpose_b=True)
+TRANSPOSED_GRADIENT_MAX = 1 << 19  # weights up to this many elements get their gradient as (c * 9, a), transposed
 
 
 def _tap(weight, rows, cols):
@@ -70,7 +71,7 @@ class Adjoint(nn.Cell):
         self.conv11 = ops.Conv2D(channels, 2, pad_mode="pad", pad=(0, 1, 0, 1))
 
     def construct(self, d, weight):
-        k = ops.flip(weight.transpose(1, 0, 2, 3), (2, 3))  # (channels, a, 3, 3): a small tensor
+        k = ops.flip(swap_leading_axes(weight), (2, 3))  # (channels, a, 3, 3)
         p00 = self.conv00(d, _tap(k, (1,), (1,)))
         p01 = self.conv01(d, _tap(k, (1,), (0, 2)))
         p10 = self.conv10(d, _tap(k, (0, 2), (1,)))
@@ -88,14 +89,20 @@ def windows(x, unit, height, width):
 
 
 def _weight_gradient(a_rows, b_samples, unit, height, width):
-    """sum over the samples of ``a (a, P) @ windows(b)^T``, as (a, c * 9) with ``b`` (1, c, H, W) per sample. The
-    GEMM runs as ``windows(b) @ a^T`` (c * 9, a): reading the long (P) axis of ``a`` transposed took 44 instead of 72
-    ms for a 64 -> 128 conv at 256x512; the small result is transposed back."""
+    """sum over the samples of ``a (a, P) @ windows(b)^T``, as (a, c * 9) with ``b`` (1, c, H, W) per sample. For a
+    small weight (at most ``TRANSPOSED_GRADIENT_MAX`` elements: the early layers, where P is long) the GEMM runs as
+    ``windows(b) @ a^T`` (c * 9, a) and the result is transposed back: 37-43 against 52-53 ms for a 64 -> 128 conv at
+    256x512. A large weight's gradient comes out of ``a @ windows(b)^T`` as it is: a 512 -> 1024 conv at 16x32 took
+    25-28 ms against 52-77 ms for the other order and the transpose, whose kernel would also keep an index of 8 bytes
+    per element for the life of the graph (38 MB for this weight; see ``swap_leading_axes``)."""
+    c9, a = b_samples[0].shape[1] * 9, a_rows[0].shape[0]
+    small = a * c9 <= TRANSPOSED_GRADIENT_MAX
     total = None
     for rows, x in zip(a_rows, b_samples):
-        g = _MM_NT(windows(x, unit, height, width), rows)
+        win = windows(x, unit, height, width)
+        g = _MM_NT(win, rows) if small else _MM_NT(rows, win)
         total = g if total is None else total + g
-    return total.transpose(1, 0)
+    return total.transpose(1, 0) if small else total
 
 
 class _StridedGradients(nn.Cell):
