@@ -508,7 +508,10 @@ def set_conv_algorithm(net, algorithm, device_target="CPU"):
     and ``src.common.phase_conv``) uses it where one applies; ``direct``: MindSpore's own convolution everywhere. Set
     it before the network's graphs are compiled. Returns ``net``."""
     algorithm = resolve_conv_algorithm(algorithm, device_target)
+    cpu = str(device_target).upper() == "CPU"
     for _, cell in net.cells_and_names():
         if hasattr(cell, "fast_algorithm"):
             cell.use_fast = algorithm == "fast" and cell.fast_algorithm != "direct"
+        if hasattr(cell, "set_native"):  # native CPU kernels (src.common.native) for the CPU only
+            cell.set_native(algorithm == "fast" and cpu)
     return net

@@ -17,6 +17,10 @@ stride-1 convs, one per phase (polyphase decomposition), and a 2-tap filter has 
   2q]``. Per input tile of t x t, one conv transforms the (t+2)^2 inputs for all four phases, one GEMM per (phase,
   point) multiplies, and one output transform interleaves the phases into the 2t x 2t output tile.
 
+At inference on the CPU, the U-Net's larger layers run the same algorithm with native transforms
+(:mod:`src.common.native`: compiled loops instead of the transform convs, regroupings and small GEMMs, see
+:func:`native_tile`); the GEMMs stay MindSpore's.
+
 Every transform is a GEMM or a conv of single-channel planes, so no kernel holds an im2col buffer of the layer's size
 (measured, forward + backward of a 64 -> 128 4x4 stride-2 conv at 256x512: 460 -> 250 ms, the process peak grew by
 292 instead of 443 MB). Inputs that do not split into whole tiles are zero-padded at the bottom and right and the
@@ -28,7 +32,16 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
-from src.common.fast_conv import crop, output_planes, points_first, round_up, samples, toom_cook, zero_extend
+from src.common import native
+from src.common.fast_conv import (
+    crop,
+    output_planes,
+    points_first,
+    round_up,
+    samples,
+    toom_cook,
+    zero_extend,
+)
 
 # output tile -> F(tile, 2) 1-D transforms (A^T, G, B^T)
 _F2 = {2: toom_cook(2, 2, (0, 1)), 4: toom_cook(4, 2, (0, 1, -1, 2))}
@@ -36,6 +49,8 @@ POLYPHASE_TILES = (4, 2)  # preferred first
 MIN_CHANNELS = 32  # fewer input or output channels and the transforms cost more than the GEMMs save
 MIN_TRAIN_TILES = 64  # 4x4 tiles per sample from which forward + backward pays (see polyphase_tile)
 MIN_EVAL_TILES = 256  # the same for a forward alone (stride-2 convs only)
+NATIVE_TILES = (4,)  # tiles of the convs at inference with the native transforms (src.common.native)
+MIN_NATIVE_TILES = 64  # 4x4 tiles per sample from which it pays
 
 
 def polyphase_tile(transposed, training, in_channels, out_channels, h, w):
@@ -59,12 +74,28 @@ def polyphase_tile(transposed, training, in_channels, out_channels, h, w):
     return 0
 
 
-def strided_transforms(t, kernel):
-    """Transforms of the stride-2 ``kernel`` x ``kernel`` conv (3 or 4) with output tile ``t`` (a = t + 1 points per
-    axis and phase): the input transform as a conv kernel (4a^2, 1, 2a, 2a) and the weight transform (4a^2, kernel^2),
-    both with rows ordered (P, Q, s, u), point major and phase minor, and the 1-D output transform A^T (t, a). Row
-    (P, s) of the 1-D input transform reads the window's sample ``2m + s`` with ``B^T[P, m]``; of the weight
-    transform, tap ``2p + s`` with ``G[P, p]`` (tap 3 of a 3-tap kernel is zero, so its column is dropped)."""
+def native_tile(in_channels, out_channels, h, w):
+    """The tile of a 4x4 stride-2 conv or transposed conv at inference with the native transforms of
+    :mod:`src.common.native`, or 0 for the other forms (``h`` x ``w``: the output of a stride-2 conv, the input of a
+    transposed conv, as for :func:`polyphase_tile`). Measured in pix2pix's U-Net at inference on 2 cores (paired
+    runs in one process, ms per image): the transposed 512 -> 128 at 32x32 and 256 -> 64 at 64x64 with the native
+    form 97.3 -> 92.0, with the stride-2 64 -> 128 at 64x64 and 128 -> 256 at 32x32 output as well 86.3. Fewer
+    tiles lose or do not pay: the transposed 1024 -> 256 at 16x16 with 2x2 tiles (64 of them) cost 83.0 against
+    75.9 ms of kernel time, and the stride-2 256 -> 512 at 16x16 with 2x2 tiles 77.3 against 77.3 ms (their
+    transformed weights, 36 or 100 per input-output pair, cost as much to write and read as the GEMMs save)."""
+    if min(in_channels, out_channels) < MIN_CHANNELS:
+        return 0
+    for t in NATIVE_TILES:
+        hh, ww = round_up(h, t), round_up(w, t)
+        if hh * ww * 5 <= h * w * 6 and hh * ww >= MIN_NATIVE_TILES * t * t:
+            return t
+    return 0
+
+
+def strided_matrices(t):
+    """The 1-D transforms of the stride-2 conv with output tile ``t`` (see :func:`strided_transforms`), a = t + 1:
+    the input transform (2a, 2a), row (P, s) reading the window's sample ``2m + s`` with ``B^T[P, m]``; the weight
+    transform (2a, 4) of a 4-tap kernel, row (P, s) taking tap ``2p + s`` with ``G[P, p]``; and A^T (t, a)."""
     at, g, bt = _F2[t]
     a = t + 1
     b1 = np.zeros((a, 2, 2 * a))
@@ -72,18 +103,28 @@ def strided_transforms(t, kernel):
     for s in range(2):
         b1[:, s, s::2] = bt
         g1[:, s, s::2] = g
-    g1 = g1[:, :, :kernel]
+    return b1.reshape(2 * a, 2 * a), g1.reshape(2 * a, 4), at
+
+
+def strided_transforms(t, kernel):
+    """Transforms of the stride-2 ``kernel`` x ``kernel`` conv (3 or 4) with output tile ``t`` (a = t + 1 points per
+    axis and phase): the input transform as a conv kernel (4a^2, 1, 2a, 2a) and the weight transform (4a^2, kernel^2),
+    both with rows ordered (P, Q, s, u), point major and phase minor, and the 1-D output transform A^T (t, a). Row
+    (P, s) of the 1-D input transform reads the window's sample ``2m + s`` with ``B^T[P, m]``; of the weight
+    transform, tap ``2p + s`` with ``G[P, p]`` (tap 3 of a 3-tap kernel is zero, so its column is dropped)."""
+    a = t + 1
+    b1, g1, at = strided_matrices(t)
+    b1, g1 = b1.reshape(a, 2, 2 * a), g1.reshape(a, 2, 4)[:, :, :kernel]
     tile_in = np.einsum("psi,quj->pqsuij", b1, b1).reshape(4 * a * a, 1, 2 * a, 2 * a)
     weight = np.einsum("psi,quj->pqsuij", g1, g1).reshape(4 * a * a, kernel * kernel)
     return at, weight, tile_in
 
 
-def transposed_transforms(t, kernel):
-    """Transforms of the stride-2 transposed conv (4x4 padding 1, or 3x3 padding 1 output padding 1) with input tile
-    ``t``: the input transform as a conv kernel (n^2, 1, t+2, t+2) and the weight transform (n^2, kernel^2), n = 2a =
-    2(t + 1), rows ordered (s, P, u, Q), and the 1-D output transform (2t, n) that interleaves the phases: output
-    ``2r + s`` takes ``A^T[r, P]`` of phase s. Phase s reads the window from offset s (``B^T``) with taps ``3 - s -
-    2p`` (``G[P, p]``; tap 3 of a 3-tap kernel is zero)."""
+def transposed_matrices(t):
+    """The 1-D transforms of the stride-2 transposed conv with input tile ``t`` (see :func:`transposed_transforms`):
+    the input transform ``b1`` (n, t+2) that gives phase s's a = t + 1 points from the window at offset s, the
+    weight transform ``g1`` (n, 4) of a 4-tap kernel (phase s: taps 3 - s and 1 - s), and the output transform
+    ``a_out`` (2t, n) that interleaves the phases, n = 2a."""
     at, g, bt = _F2[t]
     a = t + 1
     b1 = np.zeros((2 * a, t + 2))
@@ -93,8 +134,18 @@ def transposed_transforms(t, kernel):
         b1[s * a : (s + 1) * a, s : s + a] = bt
         g1[s * a : (s + 1) * a, [3 - s, 1 - s]] = g
         a_out[s::2, s * a : (s + 1) * a] = at
+    return b1, g1, a_out
+
+
+def transposed_transforms(t, kernel):
+    """Transforms of the stride-2 transposed conv (4x4 padding 1, or 3x3 padding 1 output padding 1) with input tile
+    ``t``: the input transform as a conv kernel (n^2, 1, t+2, t+2) and the weight transform (n^2, kernel^2), n = 2a =
+    2(t + 1), rows ordered (s, P, u, Q), and the 1-D output transform (2t, n) that interleaves the phases: output
+    ``2r + s`` takes ``A^T[r, P]`` of phase s. Phase s reads the window from offset s (``B^T``) with taps ``3 - s -
+    2p`` (``G[P, p]``; tap 3 of a 3-tap kernel is zero)."""
+    b1, g1, a_out = transposed_matrices(t)
     g1 = g1[:, :kernel]
-    n = 2 * a
+    n = 2 * (t + 1)
     tile_in = np.einsum("ai,bj->abij", b1, b1).reshape(n * n, 1, t + 2, t + 2)
     weight = np.einsum("ai,bj->abij", g1, g1).reshape(n * n, kernel * kernel)
     return a_out, weight, tile_in
@@ -163,9 +214,49 @@ def transposed_conv(x, weight, tf):
     return _per_sample(sample, x)
 
 
+def strided_conv_native(x, weight, tf, native, padding):
+    """:func:`strided_conv` (4x4 kernel) with the input, weight and output transforms of ``native`` (the Custom ops
+    of :func:`src.common.native.strided_ops`); for inference (the ops have no gradient)."""
+    into, out, transform_weight = native
+    k, c = weight.shape[0], weight.shape[1]
+    t, a = tf.t, tf.t + 1
+    oh = (x.shape[2] + 2 * padding - 4) // 2 + 1
+    ow = (x.shape[3] + 2 * padding - 4) // 2 + 1
+    u = transform_weight(weight)  # (a*a, k, 4c): one GEMM per point over the phases and the input channels
+
+    def sample(xs):
+        v = into(xs.reshape(c, xs.shape[2], xs.shape[3]))  # (4a*a, c, th, tw), planes (P, Q, s, u)
+        th, tw = v.shape[2], v.shape[3]
+        m = ops.BatchMatMul()(u, v.reshape(a * a, 4 * c, th * tw))  # (a*a, k, tiles)
+        y = out(m.reshape(a * a, k, th, tw))
+        return crop(y.reshape(1, k, t * th, t * tw), oh, ow)
+
+    return _per_sample(sample, x)
+
+
+def transposed_conv_native(x, weight, tf, native):
+    """:func:`transposed_conv` with the input and output transforms of ``native`` (the Custom ops of
+    :func:`src.common.native.transposed_ops`); for inference (the ops have no gradient)."""
+    into, out, transform_weight = native
+    c, k = weight.shape[0], weight.shape[1]
+    t, n = tf.t, 2 * (tf.t + 1)
+    oh, ow = 2 * x.shape[2], 2 * x.shape[3]
+    u = transform_weight(weight)  # (n*n, k, c): the batched GEMM reads neither side transposed
+
+    def sample(xs):
+        v = into(xs.reshape(c, xs.shape[2], xs.shape[3]))  # (n*n, c, th, tw)
+        th, tw = v.shape[2], v.shape[3]
+        m = ops.BatchMatMul()(u, v.reshape(n * n, c, th * tw))  # (n*n, k, tiles)
+        y = out(m.reshape(n * n, k, th, tw))
+        return crop(y.reshape(1, k, 2 * t * th, 2 * t * tw), oh, ow)
+
+    return _per_sample(sample, x)
+
+
 class PolyphaseConv2d(nn.Conv2d):
     """A stride-2 4x4 ``nn.Conv2d`` (zero padding ``padding``) computed by :func:`strided_conv` where
-    :func:`polyphase_tile` says it pays; same ``weight`` and ``bias``. ``set_conv_algorithm`` switches it like
+    :func:`polyphase_tile` says it pays, or at inference by :func:`strided_conv_native` where :func:`native_tile`
+    does; same ``weight`` and ``bias``. ``set_conv_algorithm`` switches it like
     :class:`~src.common.fast_conv.FastConv2d`."""
 
     fast_algorithm = "polyphase"
@@ -176,11 +267,25 @@ class PolyphaseConv2d(nn.Conv2d):
         self.zero_padding = int(padding)
         self.use_fast = True
         self.transforms = {t: PolyphaseTransforms(False, t, 4) for t in POLYPHASE_TILES}
+        self.native = None  # the native transforms' ops at inference (set_native)
+
+    def set_native(self, flag=True):
+        """Use the native transforms of :mod:`src.common.native` at inference where :func:`native_tile` says it
+        pays (``set_conv_algorithm`` calls this on the CPU); with no C++ compiler, the ops of :func:`strided_conv`
+        or MindSpore's kernel stay."""
+        p = self.zero_padding
+        ops_ = {t: native.strided_ops(t, p, *strided_matrices(t)) for t in NATIVE_TILES} if flag else {}
+        self.native = ops_ if ops_ and all(v is not None for v in ops_.values()) else None
 
     def construct(self, x):
         if self.use_fast:
             p = self.zero_padding
             oh, ow = (x.shape[2] + 2 * p - 4) // 2 + 1, (x.shape[3] + 2 * p - 4) // 2 + 1
+            if not self.training and self.native is not None:
+                t = native_tile(self.in_channels, self.out_channels, oh, ow)
+                if t:
+                    y = strided_conv_native(x, self.weight, self.transforms[t], self.native[t], p)
+                    return self.bias_add(y, self.bias) if self.has_bias else y
             t = polyphase_tile(False, self.training, self.in_channels, self.out_channels, oh, ow)
             if t:
                 y = strided_conv(x, self.weight, self.transforms[t], self.zero_padding)
@@ -190,7 +295,8 @@ class PolyphaseConv2d(nn.Conv2d):
 
 class PolyphaseConvTranspose2d(nn.Conv2dTranspose):
     """A stride-2 4x4 ``nn.Conv2dTranspose`` with padding 1 (output 2H x 2W) computed by :func:`transposed_conv` where
-    :func:`polyphase_tile` says it pays; same ``weight`` and ``bias``."""
+    :func:`polyphase_tile` says it pays, or at inference by :func:`transposed_conv_native` where :func:`native_tile`
+    does; same ``weight`` and ``bias``."""
 
     fast_algorithm = "polyphase"
 
@@ -198,9 +304,21 @@ class PolyphaseConvTranspose2d(nn.Conv2dTranspose):
         super().__init__(in_channels, out_channels, 4, 2, pad_mode="pad", padding=1, has_bias=has_bias)
         self.use_fast = True
         self.transforms = {t: PolyphaseTransforms(True, t, 4) for t in POLYPHASE_TILES}
+        self.native = None  # the native transforms' ops at inference (set_native)
+
+    def set_native(self, flag=True):
+        """Use the native transforms of :mod:`src.common.native` at inference where :func:`native_tile` says it
+        pays (``set_conv_algorithm`` calls this on the CPU); with no C++ compiler, MindSpore's kernel stays."""
+        ops_ = {t: native.transposed_ops(t, *transposed_matrices(t)) for t in NATIVE_TILES} if flag else {}
+        self.native = ops_ if ops_ and all(v is not None for v in ops_.values()) else None
 
     def construct(self, x):
         if self.use_fast:
+            if not self.training and self.native is not None:
+                t = native_tile(self.in_channels, self.out_channels, x.shape[2], x.shape[3])
+                if t:
+                    y = transposed_conv_native(x, self.weight, self.transforms[t], self.native[t])
+                    return self.bias_add(y, self.bias) if self.has_bias else y
             t = polyphase_tile(True, self.training, self.in_channels, self.out_channels, x.shape[2], x.shape[3])
             if t:
                 y = transposed_conv(x, self.weight, self.transforms[t])
