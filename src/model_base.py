@@ -10,6 +10,7 @@ import mindspore as ms
 import numpy as np
 
 from src.common.eval_sets import PairedEvalSet, pad_to_multiple
+from src.common.fast_conv import forward_only
 from src.common.init import count_params, init_weights
 from src.common.optim import get_learning_rate, linear_decay_lr, make_adam, make_grad_reducer, set_learning_rate
 
@@ -56,7 +57,8 @@ class GANModel:
                 return net(batch)
 
             compiled[name] = ms.jit(forward) if self.cfg.jit else forward
-        return compiled[name](ms.Tensor(np.asarray(x, np.float32))).asnumpy()
+        with forward_only(self.networks[name]):  # no gradient here: forms without one may be used
+            return compiled[name](ms.Tensor(np.asarray(x, np.float32))).asnumpy()
 
     def describe(self):
         """Trainable parameters per network, for the log."""

@@ -11,7 +11,7 @@ from mindspore import nn
 
 import src.device  # noqa: F401
 from src.common import native, polyphase
-from src.common.fast_conv import set_conv_algorithm
+from src.common.fast_conv import forward_only, set_conv_algorithm
 from tests.conv_check import copy_params
 
 needs_compiler = pytest.mark.skipif(native.compiler() is None, reason="no C++ compiler (g++, c++ or CXX) here")
@@ -206,3 +206,31 @@ def test_a_failed_build_leaves_nothing_and_a_built_library_is_reused(own_cache, 
 
     monkeypatch.setattr(native.subprocess, "run", no_compiler_call)
     assert native.build_library(source, "answer") == path
+
+
+@needs_compiler
+def test_forward_only_lets_training_mode_inference_use_them_and_training_does_not(own_cache, monkeypatch):
+    """pix2pix's ``test_mode paper`` runs G in training mode without a gradient: inside ``forward_only`` the native
+    form is used (and equals the direct conv); a training step outside never uses it and has gradients. Run
+    eagerly, so that the calls can be counted."""
+    traced = []
+    real = polyphase.transposed_conv_native
+    monkeypatch.setattr(polyphase, "transposed_conv_native", lambda *a: traced.append(1) or real(*a))
+    rng = np.random.default_rng(5)
+    layer = polyphase.PolyphaseConvTranspose2d(48, 32, has_bias=False)
+    set_conv_algorithm(layer, "auto", "CPU")
+    layer.set_train(True)
+    direct = nn.Conv2dTranspose(48, 32, 4, 2, pad_mode="pad", padding=1, has_bias=False)
+    copy_params(layer, direct)
+    x = ms.Tensor(rng.standard_normal((1, 48, 32, 32)).astype(np.float32))
+    with forward_only(layer):
+        got = layer(x).asnumpy()
+    assert traced == [1] and not layer.forward_only
+    want = direct(x).asnumpy()
+    assert np.abs(got - want).max() <= 2e-5 * np.abs(want).max()
+
+    def loss(inp):
+        return layer(inp).sum()
+
+    _, grads = ms.value_and_grad(loss, None, layer.trainable_params())(x)
+    assert traced == [1] and float(np.abs(grads[0].asnumpy()).sum()) > 0

@@ -46,6 +46,8 @@ initialisation, MAC counts and the PyTorch-weight import do not see a difference
 plain convolutions; the config key ``conv_algorithm`` does it for training and evaluation).
 """
 
+import contextlib
+
 import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
@@ -515,3 +517,19 @@ def set_conv_algorithm(net, algorithm, device_target="CPU"):
         if hasattr(cell, "set_native"):  # native CPU kernels (src.common.native) for the CPU only
             cell.set_native(algorithm == "fast" and cpu)
     return net
+
+
+@contextlib.contextmanager
+def forward_only(net):
+    """Within this context the layers of ``net`` that have forms without a gradient (the native transforms of
+    ``src.common.polyphase``) may use them even in training mode: for inference with batch statistics and dropout
+    (pix2pix's ``test_mode paper``), where no gradient is taken. Graphs traced inside keep what they were traced
+    with; the training step, traced outside, never sees it."""
+    cells = [cell for _, cell in net.cells_and_names() if hasattr(cell, "forward_only")]
+    for cell in cells:
+        cell.forward_only = True
+    try:
+        yield net
+    finally:
+        for cell in cells:
+            cell.forward_only = False

@@ -268,6 +268,7 @@ class PolyphaseConv2d(nn.Conv2d):
         self.use_fast = True
         self.transforms = {t: PolyphaseTransforms(False, t, 4) for t in POLYPHASE_TILES}
         self.native = None  # the native transforms' ops at inference (set_native)
+        self.forward_only = False  # no gradient will be taken, even in training mode (fast_conv.forward_only)
 
     def set_native(self, flag=True):
         """Use the native transforms of :mod:`src.common.native` at inference where :func:`native_tile` says it
@@ -281,7 +282,7 @@ class PolyphaseConv2d(nn.Conv2d):
         if self.use_fast:
             p = self.zero_padding
             oh, ow = (x.shape[2] + 2 * p - 4) // 2 + 1, (x.shape[3] + 2 * p - 4) // 2 + 1
-            if not self.training and self.native is not None:
+            if (self.forward_only or not self.training) and self.native is not None:
                 t = native_tile(self.in_channels, self.out_channels, oh, ow)
                 if t:
                     y = strided_conv_native(x, self.weight, self.transforms[t], self.native[t], p)
@@ -305,6 +306,7 @@ class PolyphaseConvTranspose2d(nn.Conv2dTranspose):
         self.use_fast = True
         self.transforms = {t: PolyphaseTransforms(True, t, 4) for t in POLYPHASE_TILES}
         self.native = None  # the native transforms' ops at inference (set_native)
+        self.forward_only = False  # no gradient will be taken, even in training mode (fast_conv.forward_only)
 
     def set_native(self, flag=True):
         """Use the native transforms of :mod:`src.common.native` at inference where :func:`native_tile` says it
@@ -314,7 +316,7 @@ class PolyphaseConvTranspose2d(nn.Conv2dTranspose):
 
     def construct(self, x):
         if self.use_fast:
-            if not self.training and self.native is not None:
+            if (self.forward_only or not self.training) and self.native is not None:
                 t = native_tile(self.in_channels, self.out_channels, x.shape[2], x.shape[3])
                 if t:
                     y = transposed_conv_native(x, self.weight, self.transforms[t], self.native[t])
