@@ -234,3 +234,12 @@ def test_forward_only_lets_training_mode_inference_use_them_and_training_does_no
 
     _, grads = ms.value_and_grad(loss, None, layer.trainable_params())(x)
     assert traced == [1] and float(np.abs(grads[0].asnumpy()).sum()) > 0
+
+
+def test_an_unwritable_cache_falls_back_with_a_warning(tmp_path, monkeypatch):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.warns(UserWarning, match="building anything in .* failed"):
+        assert native.build_library("int anything;\n", "anything") is None
+    assert blocker.read_text() == "a file where the cache folder would go"
