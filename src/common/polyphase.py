@@ -33,15 +33,7 @@ import numpy as np
 from mindspore import nn, ops
 
 from src.common import native
-from src.common.fast_conv import (
-    crop,
-    output_planes,
-    points_first,
-    round_up,
-    samples,
-    toom_cook,
-    zero_extend,
-)
+from src.common.fast_conv import crop, output_planes, points_first, round_up, samples, toom_cook, zero_extend
 
 # output tile -> F(tile, 2) 1-D transforms (A^T, G, B^T)
 _F2 = {2: toom_cook(2, 2, (0, 1)), 4: toom_cook(4, 2, (0, 1, -1, 2))}
@@ -49,7 +41,7 @@ POLYPHASE_TILES = (4, 2)  # preferred first
 MIN_CHANNELS = 32  # fewer input or output channels and the transforms cost more than the GEMMs save
 MIN_TRAIN_TILES = 64  # 4x4 tiles per sample from which forward + backward pays (see polyphase_tile)
 MIN_EVAL_TILES = 256  # the same for a forward alone (stride-2 convs only)
-NATIVE_TILES = (4,)  # tiles of the convs at inference with the native transforms (src.common.native)
+NATIVE_TILE = 4  # the tile of the convs at inference with the native transforms (src.common.native)
 MIN_NATIVE_TILES = 64  # 4x4 tiles per sample from which it pays
 
 
@@ -85,11 +77,9 @@ def native_tile(in_channels, out_channels, h, w):
     transformed weights, 36 or 100 per input-output pair, cost as much to write and read as the GEMMs save)."""
     if min(in_channels, out_channels) < MIN_CHANNELS:
         return 0
-    for t in NATIVE_TILES:
-        hh, ww = round_up(h, t), round_up(w, t)
-        if hh * ww * 5 <= h * w * 6 and hh * ww >= MIN_NATIVE_TILES * t * t:
-            return t
-    return 0
+    t = NATIVE_TILE
+    hh, ww = round_up(h, t), round_up(w, t)
+    return t if hh * ww * 5 <= h * w * 6 and hh * ww >= MIN_NATIVE_TILES * t * t else 0
 
 
 def strided_matrices(t):
@@ -214,50 +204,30 @@ def transposed_conv(x, weight, tf):
     return _per_sample(sample, x)
 
 
-def strided_conv_native(x, weight, tf, native, padding):
-    """:func:`strided_conv` (4x4 kernel) with the input, weight and output transforms of ``native`` (the Custom ops
-    of :func:`src.common.native.strided_ops`); for inference (the ops have no gradient)."""
+def native_conv(x, weight, native, oh, ow):
+    """The stride-2 conv or transposed conv of ``x`` (N, c, H, W) to (N, k, oh, ow) with the Custom ops ``native``
+    of :func:`src.common.native.strided_ops` or :func:`~src.common.native.transposed_ops`: the weight transform
+    gives one (k, depth) matrix per point, the input transform the points' planes, which the batched GEMM takes
+    ``depth`` rows at a time (the stride-2 conv sums over its four phases there), and the output transform the
+    tiles of the output (cropped to ``oh`` x ``ow``). For inference: the ops have no gradient."""
     into, out, transform_weight = native
-    k, c = weight.shape[0], weight.shape[1]
-    t, a = tf.t, tf.t + 1
-    oh = (x.shape[2] + 2 * padding - 4) // 2 + 1
-    ow = (x.shape[3] + 2 * padding - 4) // 2 + 1
-    u = transform_weight(weight)  # (a*a, k, 4c): one GEMM per point over the phases and the input channels
+    u = transform_weight(weight)  # (points, k, depth): the batched GEMM reads neither side transposed
+    points, k, depth = u.shape
 
     def sample(xs):
-        v = into(xs.reshape(c, xs.shape[2], xs.shape[3]))  # (4a*a, c, th, tw), planes (P, Q, s, u)
+        v = into(xs.reshape(xs.shape[1:]))  # (planes, c, th, tw); planes * c = points * depth
         th, tw = v.shape[2], v.shape[3]
-        m = ops.BatchMatMul()(u, v.reshape(a * a, 4 * c, th * tw))  # (a*a, k, tiles)
-        y = out(m.reshape(a * a, k, th, tw))
-        return crop(y.reshape(1, k, t * th, t * tw), oh, ow)
-
-    return _per_sample(sample, x)
-
-
-def transposed_conv_native(x, weight, tf, native):
-    """:func:`transposed_conv` with the input and output transforms of ``native`` (the Custom ops of
-    :func:`src.common.native.transposed_ops`); for inference (the ops have no gradient)."""
-    into, out, transform_weight = native
-    c, k = weight.shape[0], weight.shape[1]
-    t, n = tf.t, 2 * (tf.t + 1)
-    oh, ow = 2 * x.shape[2], 2 * x.shape[3]
-    u = transform_weight(weight)  # (n*n, k, c): the batched GEMM reads neither side transposed
-
-    def sample(xs):
-        v = into(xs.reshape(c, xs.shape[2], xs.shape[3]))  # (n*n, c, th, tw)
-        th, tw = v.shape[2], v.shape[3]
-        m = ops.BatchMatMul()(u, v.reshape(n * n, c, th * tw))  # (n*n, k, tiles)
-        y = out(m.reshape(n * n, k, th, tw))
-        return crop(y.reshape(1, k, 2 * t * th, 2 * t * tw), oh, ow)
+        m = ops.BatchMatMul()(u, v.reshape(points, depth, th * tw))  # (points, k, tiles)
+        y = out(m.reshape(points, k, th, tw))  # (k, th * tile, tw * tile)
+        return crop(y.reshape((1,) + y.shape), oh, ow)
 
     return _per_sample(sample, x)
 
 
 class PolyphaseConv2d(nn.Conv2d):
     """A stride-2 4x4 ``nn.Conv2d`` (zero padding ``padding``) computed by :func:`strided_conv` where
-    :func:`polyphase_tile` says it pays, or at inference by :func:`strided_conv_native` where :func:`native_tile`
-    does; same ``weight`` and ``bias``. ``set_conv_algorithm`` switches it like
-    :class:`~src.common.fast_conv.FastConv2d`."""
+    :func:`polyphase_tile` says it pays, or at inference by :func:`native_conv` where :func:`native_tile` does; same
+    ``weight`` and ``bias``. ``set_conv_algorithm`` switches it like :class:`~src.common.fast_conv.FastConv2d`."""
 
     fast_algorithm = "polyphase"
 
@@ -274,18 +244,16 @@ class PolyphaseConv2d(nn.Conv2d):
         """Use the native transforms of :mod:`src.common.native` at inference where :func:`native_tile` says it
         pays (``set_conv_algorithm`` calls this on the CPU); with no C++ compiler, the ops of :func:`strided_conv`
         or MindSpore's kernel stay."""
-        p = self.zero_padding
-        ops_ = {t: native.strided_ops(t, p, *strided_matrices(t)) for t in NATIVE_TILES} if flag else {}
-        self.native = ops_ if ops_ and all(v is not None for v in ops_.values()) else None
+        t = NATIVE_TILE
+        self.native = native.strided_ops(t, self.zero_padding, *strided_matrices(t)) if flag else None
 
     def construct(self, x):
         if self.use_fast:
             p = self.zero_padding
             oh, ow = (x.shape[2] + 2 * p - 4) // 2 + 1, (x.shape[3] + 2 * p - 4) // 2 + 1
             if (self.forward_only or not self.training) and self.native is not None:
-                t = native_tile(self.in_channels, self.out_channels, oh, ow)
-                if t:
-                    y = strided_conv_native(x, self.weight, self.transforms[t], self.native[t], p)
+                if native_tile(self.in_channels, self.out_channels, oh, ow):
+                    y = native_conv(x, self.weight, self.native, oh, ow)
                     return self.bias_add(y, self.bias) if self.has_bias else y
             t = polyphase_tile(False, self.training, self.in_channels, self.out_channels, oh, ow)
             if t:
@@ -296,8 +264,8 @@ class PolyphaseConv2d(nn.Conv2d):
 
 class PolyphaseConvTranspose2d(nn.Conv2dTranspose):
     """A stride-2 4x4 ``nn.Conv2dTranspose`` with padding 1 (output 2H x 2W) computed by :func:`transposed_conv` where
-    :func:`polyphase_tile` says it pays, or at inference by :func:`transposed_conv_native` where :func:`native_tile`
-    does; same ``weight`` and ``bias``."""
+    :func:`polyphase_tile` says it pays, or at inference by :func:`native_conv` where :func:`native_tile` does; same
+    ``weight`` and ``bias``."""
 
     fast_algorithm = "polyphase"
 
@@ -311,15 +279,14 @@ class PolyphaseConvTranspose2d(nn.Conv2dTranspose):
     def set_native(self, flag=True):
         """Use the native transforms of :mod:`src.common.native` at inference where :func:`native_tile` says it
         pays (``set_conv_algorithm`` calls this on the CPU); with no C++ compiler, MindSpore's kernel stays."""
-        ops_ = {t: native.transposed_ops(t, *transposed_matrices(t)) for t in NATIVE_TILES} if flag else {}
-        self.native = ops_ if ops_ and all(v is not None for v in ops_.values()) else None
+        t = NATIVE_TILE
+        self.native = native.transposed_ops(t, *transposed_matrices(t)) if flag else None
 
     def construct(self, x):
         if self.use_fast:
             if (self.forward_only or not self.training) and self.native is not None:
-                t = native_tile(self.in_channels, self.out_channels, x.shape[2], x.shape[3])
-                if t:
-                    y = transposed_conv_native(x, self.weight, self.transforms[t], self.native[t])
+                if native_tile(self.in_channels, self.out_channels, x.shape[2], x.shape[3]):
+                    y = native_conv(x, self.weight, self.native, 2 * x.shape[2], 2 * x.shape[3])
                     return self.bias_add(y, self.bias) if self.has_bias else y
             t = polyphase_tile(True, self.training, self.in_channels, self.out_channels, x.shape[2], x.shape[3])
             if t:

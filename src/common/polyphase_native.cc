@@ -1,6 +1,6 @@
-// The transforms of the polyphase convs at inference (src/common/polyphase.py: strided_conv_native and
-// transposed_conv_native) as MindSpore aot Custom kernels for the CPU. src/common/native.py compiles this file after
-// a prelude of its own, once per kind (strided or transposed), tile and padding, that defines
+// The transforms of the polyphase convs at inference (src/common/polyphase.py, native_conv) as MindSpore aot Custom
+// kernels for the CPU. src/common/native.py compiles this file after a prelude of its own, once per kind (strided or
+// transposed), tile and padding, that defines
 //   T, L, N, PAD   the input transform: windows of L rows and columns every T, zero padding PAD, N points per axis
 //   PLANE[N*N]     where point (a, b) goes among the N*N planes of the input and weight transforms, and GROUP: the
 //                  planes of one GEMM (4 phases for the stride-2 conv, which sums over them; 1 for the transposed one)
