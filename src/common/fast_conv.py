@@ -52,6 +52,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 
+from src.common import native
 from src.errors import UserError
 
 CONV_ALGORITHMS = ("auto", "fast", "direct")
@@ -188,26 +189,49 @@ def swap_leading_axes(x):
     return ops.cat(ops.split(x, 1, 1), 0).reshape((b, a) + tuple(x.shape[2:]))
 
 
-def points_first(v, c, points, tiles):
-    """A transformed input (c, points, tiles) -> (points, c, tiles) by split + concat. In a MindSpore 2.8 CPU jit graph
-    every Transpose kernel keeps about twice its output outside the memory pool for the life of the graph (measured),
-    and split + concat is no slower: four 64-channel layers at 128x256, forward + backward, grew the process peak by
-    432 instead of 737 MB, in the same time."""
-    return swap_leading_axes(v.reshape(c, points, tiles))
+class SwapLeading(nn.Cell):
+    """:func:`swap_leading_axes` as a layer of the convs that swap axes in their training graphs: split + concat,
+    or on the CPU (``set_conv_algorithm`` calls :meth:`set_native`) the native copy of
+    :func:`src.common.native.layout_ops`, whose gradient is the same copy back. Split + concat cuts a tensor into
+    one piece per row of its second axis: the Winograd and polyphase convs' regroupings and their adjoints took
+    0.25 s of pix2pixHD's 6.8 s step at 256x512 that way (profile, 2026-12-06)."""
+
+    def __init__(self):
+        super().__init__()
+        self.native = None
+
+    def set_native(self, flag=True):
+        """Use the native copy (CPU only); with no C++ compiler, split + concat stays."""
+        layout = native.layout_ops() if flag else None
+        self.native = None if layout is None else layout[0]
+
+    def construct(self, x):
+        if self.native is None:
+            return swap_leading_axes(x)
+        return self.native(x)
 
 
-def output_planes(m, at, a_stack, th, tw):
+def points_first(v, c, points, tiles, swap=swap_leading_axes):
+    """A transformed input (c, points, tiles) -> (points, c, tiles) by ``swap`` (:func:`swap_leading_axes` or a
+    :class:`SwapLeading`). In a MindSpore 2.8 CPU jit graph every Transpose kernel keeps about twice its output
+    outside the memory pool for the life of the graph (measured), and split + concat is no slower: four 64-channel
+    layers at 128x256, forward + backward, grew the process peak by 432 instead of 737 MB, in the same time."""
+    return swap(v.reshape(c, points, tiles))
+
+
+def output_planes(m, at, a_stack, th, tw, swap=swap_leading_axes):
     """``A^T m A`` of the point products ``m`` (a*a, k, th*tw) into the plane layout (1, k, th*t, tw*t), for the 1-D
     output transform ``at`` (t, a) and ``a_stack`` (its transpose stacked a times), one axis at a time and without a
     transpose: the columns (b -> j) per row point a, with the GEMM reading m transposed: (a, k*th*tw, j); the rows
-    (a -> i) as one GEMM: (i, k*th, tw*j); i moved behind th by split + concat. Two 64-channel layers at 256x512 grew
-    the process peak by 473 instead of 847 MB this way, in the same time (a transposed conv with the channels as the
-    batch held twice as much memory as the transpose, and DepthToSpace or stacks of the tile columns were slower)."""
+    (a -> i) as one GEMM: (i, k*th, tw*j); i moved behind th by ``swap`` (as :func:`points_first`). Two 64-channel
+    layers at 256x512 grew the process peak by 473 instead of 847 MB this way (split + concat against a Transpose),
+    in the same time (a transposed conv with the channels as the batch held twice as much memory as the transpose,
+    and DepthToSpace or stacks of the tile columns were slower)."""
     t, a = at.shape
     k = m.shape[1]
     z = ops.BatchMatMul(transpose_a=True)(m.reshape(a, a, k * th * tw), a_stack)
     z = ops.matmul(at, z.reshape(a, k * th * tw * t)).reshape(t, k * th, tw * t)
-    return ops.cat([q.reshape(k * th, 1, tw * t) for q in ops.split(z, 1, 0)], 1).reshape(1, k, th * t, tw * t)
+    return swap(z).reshape(1, k, th * t, tw * t)
 
 
 def winograd_tile(n, h, w, kernel=3):
@@ -241,6 +265,7 @@ class _SwappedWeightGradConv(nn.Cell):
         # to compile the graph, "The func graph is empty ... conv2d")
         self.conv = ops.Conv2D(out_channels, kernel_size)
         self.input_grad = ops.Conv2DBackpropInput(out_channels, kernel_size)
+        self.swap = SwapLeading()
 
     def construct(self, x, weight):
         return self.conv(x, weight)
@@ -256,7 +281,7 @@ class _SwappedWeightGradConv(nn.Cell):
         for i in range(1, n):
             dweight = dweight + ops.conv2d(xs[i].reshape(c, 1, h, w), ds[i].reshape(k, 1, oh, ow))
         # (c, k, kh, kw) -> (k, c, kh, kw)
-        return self.input_grad(dout, weight, x.shape), swap_leading_axes(dweight)
+        return self.input_grad(dout, weight, x.shape), self.swap(dweight)
 
 
 def _winograd_tensors(kernel, tile):
@@ -299,6 +324,7 @@ class _WinogradConv(nn.Cell):
         self.matmul_tn = ops.MatMul(transpose_a=True)
         self.bmm_tn = ops.BatchMatMul(transpose_a=True)
         self.bmm_nt = ops.BatchMatMul(transpose_b=True)
+        self.swap = SwapLeading()  # the regroupings of the transforms and their adjoints
         # the input transform's adjoint (its conv's input gradient), per tile
         self.input_adjoint_a, self.input_adjoint_b = (
             ops.Conv2DBackpropInput((t + kernel - 1) ** 2, t + kernel - 1, pad_mode="pad", pad=padding, stride=t)
@@ -352,13 +378,12 @@ class _WinogradConv(nn.Cell):
         k, c, r = weight.shape[0], weight.shape[1], self.kernel
         return self.matmul_nt(transform, weight.reshape(k * c, r * r)).reshape(transform.shape[0], k, c)
 
-    @staticmethod
-    def _input_adjoint(dv, x_shape, h, w, t, tile_in, input_adjoint):
+    def _input_adjoint(self, dv, x_shape, h, w, t, tile_in, input_adjoint):
         """The adjoint of :meth:`_input_transform` for one sample: (points, c, tiles) -> (1, c, H, W), as the
-        stride-``t`` conv's input gradient with the channel planes as the batch (layout by split + concat)."""
+        stride-``t`` conv's input gradient with the channel planes as the batch (layout by ``swap``)."""
         points, c, tiles = dv.shape
         full_h, full_w = round_up(h, t), round_up(w, t)
-        dv = ops.cat([q.reshape(c, 1, tiles) for q in ops.split(dv, 1, 0)], 1).reshape(c, points, full_h // t, -1)
+        dv = self.swap(dv).reshape(c, points, full_h // t, -1)
         eh, ew = x_shape[2] + full_h - h, x_shape[3] + full_w - w  # the input with the whole tiles' zero rows
         dx = input_adjoint(dv, tile_in, (c, 1, eh, ew)).reshape(1, c, eh, ew)
         return crop(dx, x_shape[2], x_shape[3])
@@ -374,14 +399,13 @@ class _WinogradConv(nn.Cell):
         m = ops.bmm(u, v)  # (points, k, tiles): one GEMM per point
         return self._output_transform(m, h, w, tile, transforms[2], transforms[3])
 
-    @staticmethod
-    def _input_transform(x, padding, h, w, t, tile_in):
+    def _input_transform(self, x, padding, h, w, t, tile_in):
         """B^T d B of every tile of one sample (1 x c x H x W) for an h x w output, as (points, c, tiles)."""
         c = x.shape[1]
         full_h, full_w = round_up(h, t), round_up(w, t)  # whole tiles: extra zero padding at the bottom and right
         x = zero_extend(x, x.shape[2] + full_h - h, x.shape[3] + full_w - w)
         v = ops.conv2d(x.reshape(c, 1, x.shape[2], x.shape[3]), tile_in, stride=t, pad_mode="pad", padding=padding)
-        return points_first(v, c, tile_in.shape[0], (full_h // t) * (full_w // t))
+        return points_first(v, c, tile_in.shape[0], (full_h // t) * (full_w // t), self.swap)
 
     def _output_adjoint(self, dy, t, at, a_stack):
         """A dY A^T of every output tile of one sample's gradient (1 x k x h x w), as (points, k, tiles): the
@@ -391,13 +415,13 @@ class _WinogradConv(nn.Cell):
         dy = zero_extend(dy, full_h, full_w)
         th, tw = full_h // t, full_w // t
         a = at.shape[1]
-        dz = ops.cat([q.reshape(1, k * th, tw * t) for q in ops.split(dy.reshape(k * th, t, tw * t), 1, 1)], 0)
+        dz = self.swap(dy.reshape(k * th, t, tw * t))  # (t, k*th, tw*t)
         dz = self.matmul_tn(at, dz.reshape(t, k * th * tw * t)).reshape(a, k * th * tw, t)
         return self.bmm_nt(a_stack, dz).reshape(a * a, k, th * tw)
 
     def _output_transform(self, m, h, w, t, at, a_stack):
         """A^T m A into the plane layout (1, k, h, w) (:func:`output_planes`), cropped to h x w."""
-        return crop(output_planes(m, at, a_stack, round_up(h, t) // t, round_up(w, t) // t), h, w)
+        return crop(output_planes(m, at, a_stack, round_up(h, t) // t, round_up(w, t) // t, self.swap), h, w)
 
 
 class CustomBackward(nn.Cell):

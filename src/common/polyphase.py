@@ -33,7 +33,17 @@ import numpy as np
 from mindspore import nn, ops
 
 from src.common import native
-from src.common.fast_conv import crop, output_planes, points_first, round_up, samples, toom_cook, zero_extend
+from src.common.fast_conv import (
+    SwapLeading,
+    crop,
+    output_planes,
+    points_first,
+    round_up,
+    samples,
+    swap_leading_axes,
+    toom_cook,
+    zero_extend,
+)
 
 # output tile -> F(tile, 2) 1-D transforms (A^T, G, B^T)
 _F2 = {2: toom_cook(2, 2, (0, 1)), 4: toom_cook(4, 2, (0, 1, -1, 2))}
@@ -160,15 +170,16 @@ def _per_sample(fn, x):
     return ys[0] if len(ys) == 1 else ops.cat(ys)
 
 
-def strided_conv(x, weight, tf, padding):
-    """Stride-2 conv of ``x`` (N, c, H, W) with ``weight`` (k, c, K, K), K 3 or 4, zero padding ``padding``; no bias."""
+def strided_conv(x, weight, tf, padding, swap=swap_leading_axes):
+    """Stride-2 conv of ``x`` (N, c, H, W) with ``weight`` (k, c, K, K), K 3 or 4, zero padding ``padding``; no bias.
+    ``swap``: how the regroupings swap two axes (:class:`~src.common.fast_conv.SwapLeading`)."""
     k, c, kernel = weight.shape[0], weight.shape[1], weight.shape[2]
     t, a = tf.t, tf.t + 1
     oh = (x.shape[2] + 2 * padding - kernel) // 2 + 1
     ow = (x.shape[3] + 2 * padding - kernel) // 2 + 1
     th, tw = -(-oh // t), -(-ow // t)
     # (P, Q) points, each a GEMM over the (s, u) phases and the c input channels: U^T (4c, k) per point
-    u = ops.MatMul(transpose_b=True)(tf.weight, weight.transpose(1, 0, 2, 3).reshape(c * k, kernel * kernel))
+    u = ops.MatMul(transpose_b=True)(tf.weight, swap(weight).reshape(c * k, kernel * kernel))
     u = u.reshape(a * a, 4 * c, k)
 
     def sample(xs):
@@ -177,17 +188,18 @@ def strided_conv(x, weight, tf, padding):
         h, w = xs.shape[2], xs.shape[3]
         v = ops.conv2d(xs.reshape(c, 1, h, w), tf.tile_in, stride=2 * t, pad_mode="pad", padding=padding)
         vh, vw = v.shape[2], v.shape[3]  # th, tw (more where the symmetric padding added whole tiles)
-        v = points_first(v, c, 4 * a * a, vh * vw).reshape(a * a, 4 * c, vh * vw)
+        v = points_first(v, c, 4 * a * a, vh * vw, swap).reshape(a * a, 4 * c, vh * vw)
         m = ops.BatchMatMul(transpose_a=True)(u, v)  # (a*a, k, tiles)
-        y = output_planes(m, tf.at, tf.a_stack, vh, vw)
+        y = output_planes(m, tf.at, tf.a_stack, vh, vw, swap)
         return crop(y, oh, ow)
 
     return _per_sample(sample, x)
 
 
-def transposed_conv(x, weight, tf):
+def transposed_conv(x, weight, tf, swap=swap_leading_axes):
     """Stride-2 transposed conv of ``x`` (N, c, H, W) to (N, k, 2H, 2W): ``weight`` (c, k, 4, 4) with padding 1, or
-    (c, k, 3, 3) with padding 1 and output padding 1 (MindSpore's and PyTorch's transposed-conv layout); no bias."""
+    (c, k, 3, 3) with padding 1 and output padding 1 (MindSpore's and PyTorch's transposed-conv layout); no bias.
+    ``swap`` as for :func:`strided_conv`."""
     c, k, kernel = weight.shape[0], weight.shape[1], weight.shape[2]
     t, n = tf.t, 2 * (tf.t + 1)
     oh, ow = 2 * x.shape[2], 2 * x.shape[3]
@@ -197,9 +209,9 @@ def transposed_conv(x, weight, tf):
     def sample(xs):
         xs = zero_extend(xs, t * th, t * tw)
         v = ops.conv2d(xs.reshape(c, 1, t * th, t * tw), tf.tile_in, stride=t, pad_mode="pad", padding=1)
-        v = points_first(v, c, n * n, th * tw)
+        v = points_first(v, c, n * n, th * tw, swap)
         m = ops.BatchMatMul(transpose_a=True)(u, v)  # (n*n, k, tiles)
-        return crop(output_planes(m, tf.at, tf.a_stack, th, tw), oh, ow)
+        return crop(output_planes(m, tf.at, tf.a_stack, th, tw, swap), oh, ow)
 
     return _per_sample(sample, x)
 
@@ -238,6 +250,7 @@ class PolyphaseConv2d(nn.Conv2d):
         self.use_fast = True
         self.transforms = {t: PolyphaseTransforms(False, t, 4) for t in POLYPHASE_TILES}
         self.native = None  # the native transforms' ops at inference (set_native)
+        self.swap = SwapLeading()  # (set_conv_algorithm sets its native form apart)
         self.forward_only = False  # no gradient will be taken, even in training mode (fast_conv.forward_only)
 
     def set_native(self, flag=True):
@@ -257,7 +270,7 @@ class PolyphaseConv2d(nn.Conv2d):
                     return self.bias_add(y, self.bias) if self.has_bias else y
             t = polyphase_tile(False, self.training, self.in_channels, self.out_channels, oh, ow)
             if t:
-                y = strided_conv(x, self.weight, self.transforms[t], self.zero_padding)
+                y = strided_conv(x, self.weight, self.transforms[t], self.zero_padding, self.swap)
                 return self.bias_add(y, self.bias) if self.has_bias else y
         return super().construct(x)
 
@@ -274,6 +287,7 @@ class PolyphaseConvTranspose2d(nn.Conv2dTranspose):
         self.use_fast = True
         self.transforms = {t: PolyphaseTransforms(True, t, 4) for t in POLYPHASE_TILES}
         self.native = None  # the native transforms' ops at inference (set_native)
+        self.swap = SwapLeading()  # (set_conv_algorithm sets its native form apart)
         self.forward_only = False  # no gradient will be taken, even in training mode (fast_conv.forward_only)
 
     def set_native(self, flag=True):
@@ -290,6 +304,6 @@ class PolyphaseConvTranspose2d(nn.Conv2dTranspose):
                     return self.bias_add(y, self.bias) if self.has_bias else y
             t = polyphase_tile(True, self.training, self.in_channels, self.out_channels, x.shape[2], x.shape[3])
             if t:
-                y = transposed_conv(x, self.weight, self.transforms[t])
+                y = transposed_conv(x, self.weight, self.transforms[t], self.swap)
                 return self.bias_add(y, self.bias) if self.has_bias else y
         return super().construct(x)
