@@ -109,3 +109,23 @@ def make_cfg(base, **over):
 
 def tiny_cfg(**over):
     return make_cfg(TINY, **over)
+
+
+def _has_compiler():
+    from src.common import native
+
+    return native.compiler() is not None
+
+
+# the tests of the native kernels (src/common/native.py) that need them built
+needs_compiler = pytest.mark.skipif(not _has_compiler(), reason="no C++ compiler (g++, c++ or CXX) here")
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A fresh native-kernel cache in tmp_path, and no library of an earlier test in this process."""
+    from src.common import native
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(native, "_CACHE", {})
+    return os.path.join(str(tmp_path), "ms-image-translation")

@@ -12,17 +12,8 @@ from mindspore import nn
 import src.device  # noqa: F401
 from src.common import native, polyphase
 from src.common.fast_conv import forward_only, set_conv_algorithm
+from tests.conftest import needs_compiler
 from tests.conv_check import copy_params
-
-needs_compiler = pytest.mark.skipif(native.compiler() is None, reason="no C++ compiler (g++, c++ or CXX) here")
-
-
-@pytest.fixture
-def own_cache(tmp_path, monkeypatch):
-    """A fresh library cache in tmp_path, and no library of an earlier test in this process."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(native, "_CACHE", {})
-    return os.path.join(str(tmp_path), "ms-image-translation")
 
 
 def _windows(x, t):

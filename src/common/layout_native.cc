@@ -1,33 +1,19 @@
 // Layout kernels of the training graphs' convolutions (src/common/layout.py) as MindSpore aot Custom kernels for the
 // CPU: copies that MindSpore's CPU ops do either slowly (split + concat, ReverseV2) or with a Transpose kernel, which
 // keeps an index of 8 bytes per element of its output for the life of a jit graph. src/common/native.py compiles
-// this file as it is (no generated prelude), once per machine.
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-#include <thread>
-#include <vector>
+// this file after native_common.h, once per machine.
 
 namespace {
 constexpr std::int64_t THREADS = 2;  // the copies are bound by memory; two threads saturate it on the test machine
 constexpr std::int64_t BLOCK = 16;   // rows of each axis per block of the small-row swap
 
-// fn(begin, end) over [0, count), split over up to THREADS threads when there are at least 1 MB to move
+// fn(begin, end) over [0, count), split over up to THREADS threads, one per 1 MB to move
 template <typename F>
 void parallel(std::int64_t count, std::int64_t floats, F fn) {
-  const std::int64_t parts = std::min<std::int64_t>(THREADS, std::min<std::int64_t>(count, floats >> 18));
-  if (parts < 2) {
-    fn(0, count);
-    return;
-  }
-  std::vector<std::thread> others;
-  for (std::int64_t p = 1; p < parts; ++p)
-    others.emplace_back([&, p] { fn(count * p / parts, count * (p + 1) / parts); });
-  fn(0, count / parts);
-  for (auto &th : others) th.join();
+  native_common::parallel(THREADS, count, floats, 18, fn);
 }
 
-bool is_float32(const char *dtype) { return std::strcmp(dtype, "float32") == 0; }
+using native_common::is_float32;
 }  // namespace
 
 // x (a, b, ...) -> y (b, a, ...): y[j, i, :] = x[i, j, :], the trailing axes as rows of r values. Long rows are copied

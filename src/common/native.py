@@ -4,24 +4,24 @@ the training graphs' convolutions.
 The polyphase transposed conv (:mod:`src.common.polyphase`) does 2.56x fewer multiplications than MindSpore's
 kernel, but built from MindSpore ops its transforms (a conv of single-channel planes, a points-first regrouping by
 split + concat, GEMMs with small constant matrices) cost at inference what its GEMMs save. The kernels of
-``polyphase_native.cc`` do the input, weight and output transforms as loops that read their input once and write
-the layout the batched GEMM takes, with the transforms' non-zero terms as constants, so that the compiler
-vectorises them (measured in the U-Net at inference: see ``native_tile``).
+``polyphase_native.cc`` do the input, weight and output transforms as loops that read their input once and write the
+layout the batched GEMM takes, with the transforms' non-zero terms as constants, so that the compiler vectorises
+them (measured in the U-Net at inference: see ``native_tile``).
 
-The source (a prelude generated here, then ``polyphase_native.cc``) is compiled once per machine with the system's
-C++ compiler (``CXX``, else ``g++`` or ``c++``) into ``$XDG_CACHE_HOME/ms-image-translation/`` (``~/.cache`` by
-default), named by the hash of its source, flags, compiler and CPU, under a temporary name and then renamed.
-Without a compiler, or when the build fails, :func:`transposed_ops` returns None and the layers keep MindSpore's
-own kernel (one warning). Only the CPU uses them (``set_conv_algorithm``), and only at inference: the ops have no
-gradient (MindSpore says so if one is asked for); ``export.py`` uses the direct algorithm, so exported graphs never
-hold them.
+The source (a prelude generated here, then ``native_common.h`` and ``polyphase_native.cc``) is compiled once per
+machine with the system's C++ compiler (``CXX``, else ``g++`` or ``c++``) into
+``$XDG_CACHE_HOME/ms-image-translation/`` (``~/.cache`` by default), named by the hash of its source, flags,
+compiler and CPU, under a temporary name and then renamed. Without a compiler, or when the build fails,
+:func:`transposed_ops` returns None and the layers keep MindSpore's own kernel (one warning). Only the CPU uses them
+(``set_conv_algorithm``), and only at inference: the ops have no gradient (MindSpore says so if one is asked for);
+``export.py`` uses the direct algorithm, so exported graphs never hold them.
 
-``layout_native.cc`` (:func:`layout_ops`, built the same way, without a prelude) holds two copies that the training
-graphs of the Winograd, polyphase and phase convs make many times per step: swapping a tensor's two leading axes
-(with its gradient, the same swap back), and the flipped, transposed tap kernels of ``phase_conv``'s adjoint. With
-MindSpore's ops the first is a split into one piece per row and a concat (a Transpose kernel would keep an index of
-8 bytes per element of its output for the life of the graph), the second that plus a ReverseV2 and narrows: 61 ms
-against 6 ms for a 1024 x 512 x 3 x 3 weight.
+``layout_native.cc`` (:func:`layout_ops`, built the same way after ``native_common.h``, without a prelude) holds two
+copies that the training graphs of the Winograd, polyphase and phase convs make many times per step: swapping a
+tensor's two leading axes (with its gradient, the same swap back), and the flipped, transposed tap kernels of
+``phase_conv``'s adjoint. With MindSpore's ops the first is a split into one piece per row and a concat (a Transpose
+kernel would keep an index of 8 bytes per element of its output for the life of the graph), the second that plus a
+ReverseV2 and narrows: 61 ms against 6 ms for a 1024 x 512 x 3 x 3 weight.
 """
 
 import hashlib
@@ -100,8 +100,14 @@ def _source(name, t_in, pad, b_in, g, plane, group, w_ck, a_out):
         _macro("OUT_COLS", [f"q[(a * TO + {s}) * tw + j] = {_combination(a_out[s], mcols)};" for s in range(to)]),
         _macro("OUT_ROW_CASES", out_cases),
     ]
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "polyphase_native.cc")) as f:
-        return "\n".join(prelude) + "\n" + f.read()
+    return "\n".join(prelude) + "\n" + _kernel_source("polyphase_native.cc")
+
+
+def _kernel_source(filename):
+    """``native_common.h`` (what the kernels share) followed by ``filename``, both beside this module."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "native_common.h")) as common, open(os.path.join(here, filename)) as f:
+        return common.read() + "\n" + f.read()
 
 
 def cache_dir():
@@ -239,8 +245,7 @@ def layout_ops():
     if "layout" not in _CACHE:
         from mindspore import ops
 
-        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "layout_native.cc")) as f:
-            path = build_library(f.read(), "layout")
+        path = build_library(_kernel_source("layout_native.cc"), "layout")
         _CACHE["layout"] = None if path is None else (_swap_op(ops, path), _taps_op(ops, path))
     return _CACHE["layout"]
 

@@ -47,22 +47,13 @@ inline void store_fence() {
 #endif
 }
 
-// fn(begin, end) over [0, count), split over up to THREADS threads when there is enough work
+// fn(begin, end) over [0, count), split over up to THREADS threads, one per 64 K values of work
 template <typename F>
 void parallel(std::int64_t count, std::int64_t work, F fn) {
-  const std::int64_t parts = std::min<std::int64_t>(THREADS, std::min<std::int64_t>(count, work >> 16));
-  if (parts < 2) {
-    fn(0, count);
-    return;
-  }
-  std::vector<std::thread> others;
-  for (std::int64_t p = 1; p < parts; ++p)
-    others.emplace_back([&, p] { fn(count * p / parts, count * (p + 1) / parts); });
-  fn(0, count / parts);
-  for (auto &th : others) th.join();
+  native_common::parallel(THREADS, count, work, 16, fn);
 }
 
-bool is_float32(const char *dtype) { return std::strcmp(dtype, "float32") == 0; }
+using native_common::is_float32;
 }  // namespace
 
 // x (c, h, w) -> v (N*N, c, th, tw): v[PLANE[a, b], ch, i, j] = sum_pq b1[a, p] b1[b, q] xpad[ch, i*T + p, j*T + q],
