@@ -1,5 +1,5 @@
-// Layout kernels of the training graphs' convolutions (src/common/layout.py) as MindSpore aot Custom kernels for the
-// CPU: copies that MindSpore's CPU ops do either slowly (split + concat, ReverseV2) or with a Transpose kernel, which
+// Layout kernels of the training graphs' convolutions (SwapLeading in src/common/fast_conv.py, Adjoint in
+// src/common/phase_conv.py) as MindSpore aot Custom kernels for the CPU: copies that MindSpore's CPU ops do either slowly (split + concat, ReverseV2) or with a Transpose kernel, which
 // keeps an index of 8 bytes per element of its output for the life of a jit graph. src/common/native.py compiles
 // this file after native_common.h, once per machine.
 
@@ -14,11 +14,26 @@ void parallel(std::int64_t count, std::int64_t floats, F fn) {
 }
 
 using native_common::is_float32;
+
+// fn(j, i) for every j in [0, b) and i in [0, a), in blocks of BLOCK x BLOCK (the blocks of j split over the
+// threads), so that the lines a block reads are used up before they are evicted; `floats`: the values moved
+template <typename F>
+void blocked(std::int64_t b, std::int64_t a, std::int64_t floats, F fn) {
+  parallel((b + BLOCK - 1) / BLOCK, floats, [&](std::int64_t q0, std::int64_t q1) {
+    for (std::int64_t q = q0; q < q1; ++q) {
+      const std::int64_t j0 = q * BLOCK, j1 = std::min(b, j0 + BLOCK);
+      for (std::int64_t i0 = 0; i0 < a; i0 += BLOCK) {
+        const std::int64_t i1 = std::min(a, i0 + BLOCK);
+        for (std::int64_t j = j0; j < j1; ++j)
+          for (std::int64_t i = i0; i < i1; ++i) fn(j, i);
+      }
+    }
+  });
+}
 }  // namespace
 
 // x (a, b, ...) -> y (b, a, ...): y[j, i, :] = x[i, j, :], the trailing axes as rows of r values. Long rows are copied
-// whole; short ones (a weight's 3x3 taps) in blocks of BLOCK x BLOCK rows, so that the lines read are used up
-// before they are evicted.
+// whole; short ones (a weight's 3x3 taps) in blocks (blocked).
 extern "C" int SwapLeading(int nparam, void **params, int *ndims, std::int64_t **shapes, const char **dtypes,
                            void *stream, void *extra) {
   if (nparam != 2 || ndims[0] < 2 || ndims[1] != ndims[0] || !is_float32(dtypes[0]) || !is_float32(dtypes[1]))
@@ -39,20 +54,10 @@ extern "C" int SwapLeading(int nparam, void **params, int *ndims, std::int64_t *
     });
     return 0;
   }
-  const std::int64_t jblocks = (b + BLOCK - 1) / BLOCK;
-  parallel(jblocks, a * b * r, [&](std::int64_t q0, std::int64_t q1) {
-    for (std::int64_t q = q0; q < q1; ++q) {
-      const std::int64_t j0 = q * BLOCK, j1 = std::min(b, j0 + BLOCK);
-      for (std::int64_t i0 = 0; i0 < a; i0 += BLOCK) {
-        const std::int64_t i1 = std::min(a, i0 + BLOCK);
-        for (std::int64_t j = j0; j < j1; ++j)
-          for (std::int64_t i = i0; i < i1; ++i) {
-            const float *src = x + (i * b + j) * r;
-            float *dst = y + (j * a + i) * r;
-            for (std::int64_t e = 0; e < r; ++e) dst[e] = src[e];
-          }
-      }
-    }
+  blocked(b, a, a * b * r, [&](std::int64_t j, std::int64_t i) {
+    const float *src = x + (i * b + j) * r;
+    float *dst = y + (j * a + i) * r;
+    for (std::int64_t e = 0; e < r; ++e) dst[e] = src[e];
   });
   return 0;
 }
@@ -74,23 +79,13 @@ extern "C" int PhaseTaps(int nparam, void **params, int *ndims, std::int64_t **s
   const float *w = static_cast<const float *>(params[0]);
   float *k00 = static_cast<float *>(params[1]), *k01 = static_cast<float *>(params[2]);
   float *k10 = static_cast<float *>(params[3]), *k11 = static_cast<float *>(params[4]);
-  const std::int64_t cblocks = (c + BLOCK - 1) / BLOCK;
-  parallel(cblocks, a * c * 9, [&](std::int64_t q0, std::int64_t q1) {
-    for (std::int64_t q = q0; q < q1; ++q) {
-      const std::int64_t c0 = q * BLOCK, c1 = std::min(c, c0 + BLOCK);
-      for (std::int64_t i0 = 0; i0 < a; i0 += BLOCK) {
-        const std::int64_t i1 = std::min(a, i0 + BLOCK);
-        for (std::int64_t ch = c0; ch < c1; ++ch)
-          for (std::int64_t i = i0; i < i1; ++i) {
-            const float *s = w + (i * c + ch) * 9;  // s[3 * row + col]
-            const std::int64_t o = ch * a + i;
-            k00[o] = s[4];
-            k01[2 * o] = s[5], k01[2 * o + 1] = s[3];
-            k10[2 * o] = s[7], k10[2 * o + 1] = s[1];
-            k11[4 * o] = s[8], k11[4 * o + 1] = s[6], k11[4 * o + 2] = s[2], k11[4 * o + 3] = s[0];
-          }
-      }
-    }
+  blocked(c, a, a * c * 9, [&](std::int64_t ch, std::int64_t i) {
+    const float *s = w + (i * c + ch) * 9;  // s[3 * row + col]
+    const std::int64_t o = ch * a + i;
+    k00[o] = s[4];
+    k01[2 * o] = s[5], k01[2 * o + 1] = s[3];
+    k10[2 * o] = s[7], k10[2 * o + 1] = s[1];
+    k11[4 * o] = s[8], k11[4 * o + 1] = s[6], k11[4 * o + 2] = s[2], k11[4 * o + 3] = s[0];
   });
   return 0;
 }

@@ -250,7 +250,7 @@ class PolyphaseConv2d(nn.Conv2d):
         self.use_fast = True
         self.transforms = {t: PolyphaseTransforms(False, t, 4) for t in POLYPHASE_TILES}
         self.native = None  # the native transforms' ops at inference (set_native)
-        self.swap = SwapLeading()  # (set_conv_algorithm sets its native form apart)
+        self.swap = SwapLeading()  # the training path's regroupings (set_conv_algorithm sets its native form)
         self.forward_only = False  # no gradient will be taken, even in training mode (fast_conv.forward_only)
 
     def set_native(self, flag=True):
@@ -287,7 +287,7 @@ class PolyphaseConvTranspose2d(nn.Conv2dTranspose):
         self.use_fast = True
         self.transforms = {t: PolyphaseTransforms(True, t, 4) for t in POLYPHASE_TILES}
         self.native = None  # the native transforms' ops at inference (set_native)
-        self.swap = SwapLeading()  # (set_conv_algorithm sets its native form apart)
+        self.swap = SwapLeading()  # the training path's regroupings (set_conv_algorithm sets its native form)
         self.forward_only = False  # no gradient will be taken, even in training mode (fast_conv.forward_only)
 
     def set_native(self, flag=True):
