@@ -13,6 +13,7 @@ import src.device  # noqa: F401
 from src.common.fast_conv import (
     FastConv2d,
     choose_algorithm,
+    keep_transforms,
     resolve_conv_algorithm,
     set_conv_algorithm,
     swap_leading_axes,
@@ -26,9 +27,9 @@ from src.errors import UserError
 from tests.conv_check import assert_close, layer_outputs_and_grads
 
 
-def _compare(in_ch, out_ch, kernel, padding, size, batch=2, rtol=2e-5):
+def _compare(in_ch, out_ch, kernel, padding, size, batch=2, rtol=2e-5, make=conv2d):
     rng = np.random.default_rng(in_ch * 100 + out_ch + kernel + np.sum(size))
-    fast = conv2d(in_ch, out_ch, kernel, 1, padding, has_bias=True)
+    fast = make(in_ch, out_ch, kernel, 1, padding, has_bias=True)
     fast.bias.set_data(ms.Tensor(rng.standard_normal(out_ch).astype(np.float32)))
     direct = nn.Conv2d(in_ch, out_ch, kernel, 1, pad_mode="pad" if padding else "valid", padding=padding,
                        has_bias=True)  # fmt: skip
@@ -83,6 +84,20 @@ def test_winograd_conv_with_its_own_backward_pass_matches_the_direct_conv(
     monkeypatch.setattr(fast_conv, "RECOMPUTE_MIN_CHANNELS", 1024)
     assert not fast.winograd.recomputes(batch, out_h, out_w, tile, out_ch)
     assert fast.winograd.recomputes(1, 16, 32, 4, 1024)  # pix2pixHD's residual convs at 256x512
+
+
+def test_winograd_conv_keeping_its_transforms_matches_the_direct_conv(monkeypatch):
+    """keep_transforms: a layer that would recompute its transformed weights in the backward pass (channel floor
+    lowered) keeps them through autodiff instead, with the same outputs and gradients; other layers are untouched."""
+    import src.common.fast_conv as fast_conv
+
+    monkeypatch.setattr(fast_conv, "RECOMPUTE_MIN_CHANNELS", 1)
+    fast = conv2d(8, 40, 3, 1, 0, has_bias=True)
+    assert fast.recomputes(1, 16, 32, 4)
+    kept = _compare(8, 40, 3, 0, (18, 34), batch=1, make=lambda *args, **kw: keep_transforms(conv2d(*args, **kw)))
+    assert kept.keep_transforms and not kept.recomputes(1, 16, 32, 4)
+    net = nn.SequentialCell([conv2d(4, 4, 3, 1, 1), keep_transforms(nn.SequentialCell([conv2d(4, 4, 3)]))])
+    assert [c.keep_transforms for _, c in net.cells_and_names() if isinstance(c, FastConv2d)] == [False, True]
 
 
 @pytest.mark.parametrize("in_ch, out_ch, size, batch", [(3, 8, 14, 2), (6, 16, 12, 1)])

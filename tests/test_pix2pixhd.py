@@ -17,6 +17,23 @@ def test_global_generator_reference_parameter_count():
     assert count_params(GlobalGenerator(36, 3, 64, 4, 9)) == 182_546_755
 
 
+@pytest.mark.parametrize("n_blocks", [0, 1, 4])
+def test_generator_keeps_the_transforms_of_its_last_two_residual_blocks(n_blocks):
+    """The last KEPT_TRANSFORM_BLOCKS residual blocks' convs (of the global part, also inside the local enhancer)
+    keep their Winograd transforms; every other conv recomputes them where they are large."""
+    from src.common.fast_conv import FastConv2d
+    from src.pix2pixhd.networks import KEPT_TRANSFORM_BLOCKS, GlobalGenerator, LocalEnhancer, ResnetBlock
+
+    assert KEPT_TRANSFORM_BLOCKS == 2
+    for net in (GlobalGenerator(5, 3, 4, 2, n_blocks), LocalEnhancer(5, 3, 4, 2, n_blocks, 1, 1)):
+        blocks = [cell for cell in net.model.cells() if isinstance(cell, ResnetBlock)]
+        assert len(blocks) == n_blocks
+        kept = [all(c.keep_transforms for _, c in b.cells_and_names() if isinstance(c, FastConv2d)) for b in blocks]
+        assert kept == [i >= n_blocks - 2 for i in range(n_blocks)]
+        others = [c for _, c in net.cells_and_names() if isinstance(c, FastConv2d) and c.keep_transforms]
+        assert len(others) == 2 * min(n_blocks, 2)
+
+
 def test_tiny_network_shapes():
     from src.pix2pixhd.networks import Encoder, GlobalGenerator, LocalEnhancer, MultiscaleDiscriminator
 

@@ -20,9 +20,17 @@ Layouts follow the paper (Wang et al., CVPR 2018) and the behaviour of its refer
 from mindspore import nn, ops
 
 from src.common.discriminators import NLayerDiscriminator
+from src.common.fast_conv import keep_transforms
 from src.common.layers import MirrorPad2d, conv2d, conv_transpose2d
 from src.common.norm import make_norm
 from src.errors import UserError
+
+# The residual blocks (the last ones) whose Winograd convs keep their transformed weights from the forward to the
+# backward pass instead of recomputing them (src.common.fast_conv.keep_transforms): 151 MB each for 1024 channels.
+# pix2pixHD's step, 2026-12-06, 2 cores: two blocks (four convs) add 0.5 GB at 256x512 (process peak 5.5 -> 6.0 GB)
+# and 0.9 GB at 512x1024 (9.6 -> 10.6 GB), and save the four recomputed weight transforms; three blocks added
+# 1.75 GB at 256x512 (the memory pool grows in steps), all nine 2.3 GB.
+KEPT_TRANSFORM_BLOCKS = 2
 
 
 def reflect_pad(p):
@@ -97,7 +105,10 @@ def _encoder_decoder(input_nc, ngf, n_downsampling, n_blocks, norm):
             nn.ReLU(),
         ]
     mult = 2**n_downsampling
-    layers += [ResnetBlock(ngf * mult, norm) for _ in range(n_blocks)]
+    blocks = [ResnetBlock(ngf * mult, norm) for _ in range(n_blocks)]
+    for block in blocks[max(0, n_blocks - KEPT_TRANSFORM_BLOCKS) :]:
+        keep_transforms(block)
+    layers += blocks
     for i in range(n_downsampling):
         mult = 2 ** (n_downsampling - i)
         layers += [conv_transpose_up(ngf * mult, ngf * mult // 2), make_norm(norm, ngf * mult // 2), nn.ReLU()]
