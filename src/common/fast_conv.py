@@ -10,7 +10,8 @@ layer kinds of the generators lose most of their time to it (measured on 2 cores
   transformed back to a 4x4 output tile. The backward pass is three GEMM-shaped ops instead of two im2col convs:
   about 2.5x faster forward + backward for 256 channels at 64x64. Where the transformed weights are larger than the
   transformed input (more output channels than tiles: pix2pixHD's 1024-channel blocks, 4x the weights' size), the
-  backward pass recomputes them rather than keeping them from the forward pass (:class:`_WinogradConv`). Outputs
+  backward pass recomputes them rather than keeping them from the forward pass (:class:`_WinogradConv`), except in
+  layers marked by :func:`keep_transforms` (pix2pixHD's last two residual blocks: time for memory). Outputs
   with fewer than 32 4x4 tiles (pix2pixHD's 1024-channel blocks at 8x16) use F(2x2, 3x3): 16 GEMMs, 2.25x fewer
   multiplications, and 16 instead of 36 transformed weights per channel pair (:func:`winograd_tile`).
 - **4x4 stride-1 convs** (pix2pixHD's discriminator, 256 -> 512 channels at 1/8 scale): Winograd F(2x2, 4x4), 25
