@@ -30,8 +30,8 @@ def test_generator_keeps_the_transforms_of_its_last_two_residual_blocks(n_blocks
         assert len(blocks) == n_blocks
         kept = [all(c.keep_transforms for _, c in b.cells_and_names() if isinstance(c, FastConv2d)) for b in blocks]
         assert kept == [i >= n_blocks - 2 for i in range(n_blocks)]
-        others = [c for _, c in net.cells_and_names() if isinstance(c, FastConv2d) and c.keep_transforms]
-        assert len(others) == 2 * min(n_blocks, 2)
+        kept_convs = [c for _, c in net.cells_and_names() if isinstance(c, FastConv2d) and c.keep_transforms]
+        assert len(kept_convs) == 2 * min(n_blocks, 2)
 
 
 def test_tiny_network_shapes():

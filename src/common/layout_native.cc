@@ -1,7 +1,8 @@
 // Layout kernels of the training graphs' convolutions (SwapLeading in src/common/fast_conv.py, Adjoint in
-// src/common/phase_conv.py) as MindSpore aot Custom kernels for the CPU: copies that MindSpore's CPU ops do either slowly (split + concat, ReverseV2) or with a Transpose kernel, which
-// keeps an index of 8 bytes per element of its output for the life of a jit graph. src/common/native.py compiles
-// this file after native_common.h, once per machine.
+// src/common/phase_conv.py) as MindSpore aot Custom kernels for the CPU: copies that MindSpore's CPU ops do either
+// slowly (split + concat, ReverseV2) or with a Transpose kernel, which keeps an index of 8 bytes per element of its
+// output for the life of a jit graph. src/common/native.py compiles this file after native_common.h, once per
+// machine.
 
 namespace {
 constexpr std::int64_t THREADS = 2;  // the copies are bound by memory; two threads saturate it on the test machine

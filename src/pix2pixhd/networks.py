@@ -27,9 +27,9 @@ from src.errors import UserError
 
 # The residual blocks (the last ones) whose Winograd convs keep their transformed weights from the forward to the
 # backward pass instead of recomputing them (src.common.fast_conv.keep_transforms): 151 MB each for 1024 channels.
-# pix2pixHD's step, 2026-12-06, 2 cores: two blocks (four convs) add 0.5 GB at 256x512 (process peak 5.5 -> 6.0 GB)
-# and 0.9 GB at 512x1024 (9.6 -> 10.6 GB), and save the four recomputed weight transforms; three blocks added
-# 1.75 GB at 256x512 (the memory pool grows in steps), all nine 2.3 GB.
+# pix2pixHD's step, 2026-12-06, 2 cores: two blocks (four convs) add 0.5 GB at 256x512 (after training 5.33 -> 5.84
+# GB) and 0.3-0.4 GB at 512x1024 (9.64 -> 9.94-10.05 GB), and save the four recomputed weight transforms; three
+# blocks added 1.75 GB at 256x512 (the memory pool grows in steps), all nine 2.3 GB.
 KEPT_TRANSFORM_BLOCKS = 2
 
 
